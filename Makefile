@@ -1,0 +1,22 @@
+# The two commands: `make run` (the whole local stack, foreground) and `make test` (everything).
+.PHONY: run test lint bench bootstrap clean
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+run: bootstrap
+	.venv/bin/python -m novaflow.devstack --state-dir .state
+
+test:
+	@scripts/bootstrap.sh --postgres
+	NOVAFLOW_TEST_POSTGRES_URL=$$(scripts/postgres.sh) .venv/bin/python -m pytest -q
+
+lint: bootstrap
+	.venv/bin/ruff check .
+
+bench: bootstrap
+	.venv/bin/python bench/create_delete_bench.py
+	.venv/bin/python bench/scheduler_bench.py
+
+clean:
+	rm -rf .state

@@ -1,0 +1,115 @@
+"""Host-side steps, run by the compute worker of the host that owns the domain (its own task
+queue `compute@<host>`). Each is idempotent: a step that already happened is a no-op."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.base import StepRecorder
+from novaflow.db import Database
+from novaflow.models import utcnow
+from novaflow.states import LIBVIRT_POWER_STATE, PowerState
+from novaflow.virt.domain_xml import DomainSpec, NicSpec, build_domain_xml, domain_name
+from novaflow.virt.driver import DomainDefinitionError, HostFailure, HypervisorError, LibvirtHost
+from workflows.contracts import (
+    BUILD_ABORTED,
+    HOST_FAILURE,
+    DefineInput,
+    DiskInput,
+    DiskResult,
+    PowerResult,
+    ServerRef,
+    StepContext,
+)
+
+T = TypeVar("T")
+HOST_NETWORK = "default"  # the libvirt network every port is plugged into on a host
+
+
+def _heartbeat() -> None:
+    activity.heartbeat()
+
+
+class ComputeActivities:
+    def __init__(self, host: str, driver: LibvirtHost, db: Database, domain_type: str = "test") -> None:
+        self.host = host
+        self.driver = driver
+        self.domain_type = domain_type
+        self.recorder = StepRecorder(db)
+
+    def _step(self, ctx: StepContext, event: str, work: Callable[[], T]) -> T:
+        """Run one hypervisor step, sort its errors, record it in the audit trail."""
+        started = utcnow()
+        try:
+            result = work()
+        except HostFailure as error:
+            self.recorder.record_failure(ctx, event, started, str(error), self.host)
+            raise ApplicationError(str(error), type=HOST_FAILURE, non_retryable=True) from error
+        except DomainDefinitionError as error:
+            self.recorder.record_failure(ctx, event, started, str(error), self.host)
+            raise ApplicationError(str(error), type=BUILD_ABORTED, non_retryable=True) from error
+        except HypervisorError as error:
+            # Transient (connection lost...): Temporal retries with backoff.
+            self.recorder.record_failure(ctx, event, started, str(error), self.host)
+            raise ApplicationError(str(error), type="HypervisorError") from error
+        self.recorder.record(ctx, event, started, host=self.host)
+        return result
+
+    @activity.defn(name="prepare_disk")
+    def prepare_disk(self, inp: DiskInput) -> DiskResult:
+        path = self._step(
+            inp.ctx,
+            inp.ctx.event or "prepare_disk",
+            lambda: self.driver.prepare_disk(inp.ctx.server_id, inp.disk_gb, inp.image_id),
+        )
+        return DiskResult(path=path)
+
+    @activity.defn(name="delete_disk")
+    def delete_disk(self, inp: ServerRef) -> None:
+        self._step(inp.ctx, inp.ctx.event or "delete_disk", lambda: self.driver.delete_disk(inp.ctx.server_id))
+
+    @activity.defn(name="define_domain")
+    def define_domain(self, inp: DefineInput) -> None:
+        spec = DomainSpec(
+            uuid=inp.ctx.server_id,
+            name=domain_name(inp.ctx.server_id),
+            display_name=inp.name,
+            vcpus=inp.vcpus,
+            memory_mb=inp.memory_mb,
+            disk_path=inp.disk_path,
+            nics=tuple(NicSpec(mac=p.mac_address, network=HOST_NETWORK, port_id=p.port_id)
+                       for p in inp.ports),
+            domain_type=self.domain_type,
+            project_id=inp.project_id,
+            flavor_name=inp.flavor_name,
+            image_id=inp.image_id,
+        )
+        self._step(inp.ctx, inp.ctx.event or "define_domain", lambda: self.driver.define(build_domain_xml(spec)))
+
+    @activity.defn(name="start_domain")
+    def start_domain(self, inp: ServerRef) -> PowerResult:
+        """Start the domain and wait until libvirt reports it running."""
+        self._step(
+            inp.ctx, inp.ctx.event or "start_domain",
+            lambda: self.driver.start(inp.ctx.server_id, on_wait=_heartbeat),
+        )
+        state = self.driver.power_state(inp.ctx.server_id)
+        return PowerResult(power_state=int(LIBVIRT_POWER_STATE.get(state or 0, PowerState.NOSTATE)))
+
+    @activity.defn(name="undefine_domain")
+    def undefine_domain(self, inp: ServerRef) -> None:
+        """Destroy (if running) and undefine. A domain that is already gone counts as done."""
+        self._step(inp.ctx, inp.ctx.event or "undefine_domain", lambda: self.driver.undefine(inp.ctx.server_id))
+
+    def all(self) -> list[Callable[..., object]]:
+        return [
+            self.prepare_disk,
+            self.delete_disk,
+            self.define_domain,
+            self.start_domain,
+            self.undefine_domain,
+        ]

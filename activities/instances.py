@@ -1,0 +1,133 @@
+"""Server records and quota, on the control-plane worker: the first and last steps of an
+operation (reserve, mark active or failed, finish a delete)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from temporalio import activity
+
+from activities.base import StepRecorder, as_application_error
+from novaflow import quota, servers
+from novaflow.db import Database
+from novaflow.errors import NovaflowError
+from novaflow.servers import ServerDraft
+from workflows.contracts import (
+    ActionFinishInput,
+    FailInput,
+    FinishInput,
+    ReserveInput,
+    ReserveResult,
+    ServerPlacement,
+    ServerRef,
+    TaskStateInput,
+    operation_workflow_id,
+)
+
+
+def quota_needed(inp: ReserveInput) -> quota.QuotaDeltas:
+    request = inp.request
+    return quota.QuotaDeltas(
+        instances=1,
+        cores=request.vcpus,
+        ram=request.memory_mb,
+        ports=sum(1 for p in request.ports if p.port_id is None),
+        floating_ips=sum(1 for p in request.ports if p.floating_ip),
+    )
+
+
+class InstanceActivities:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.recorder = StepRecorder(db)
+
+    @activity.defn(name="reserve_quota")
+    def reserve_quota(self, inp: ReserveInput) -> ReserveResult:
+        """Record the servers and reserve their quota in one transaction: all or nothing."""
+        request = inp.request
+        try:
+            with self.db.write() as session:
+                ids = quota.reserve(
+                    session,
+                    request.project_id,
+                    [s.server_id for s in inp.servers],
+                    quota_needed(inp),
+                    min_count=inp.min_count,
+                )
+                chosen = [s for s in inp.servers if s.server_id in set(ids)]
+                servers.insert_servers(
+                    session,
+                    [ServerDraft(s.server_id, s.name, s.launch_index) for s in chosen],
+                    request_id=request.request_id,
+                    workflow_ids=[
+                        operation_workflow_id(s.server_id, "create", request.request_id)
+                        for s in chosen
+                    ],
+                    reservation_id=request.reservation_id,
+                    project_id=request.project_id,
+                    user_id=request.user_id,
+                    flavor_id=request.flavor_id,
+                    image_id=request.image_id,
+                    vcpus=request.vcpus,
+                    memory_mb=request.memory_mb,
+                    disk_gb=request.disk_gb,
+                    availability_zone=request.availability_zone,
+                    key_name=request.key_name,
+                    user_data=request.user_data,
+                    metadata=request.metadata,
+                    requested_networks=[asdict(p) for p in request.ports],
+                    server_group_id=request.server_group_id,
+                )
+                now = servers.utcnow()
+                for s in chosen:
+                    servers.record_event(
+                        session, s.server_id, request.request_id, "reserve_quota", start_time=now
+                    )
+                return ReserveResult(server_ids=ids)
+        except NovaflowError as error:
+            raise as_application_error(error) from error
+
+    @activity.defn(name="set_task_state")
+    def set_task_state(self, inp: TaskStateInput) -> None:
+        with self.db.write() as session:
+            servers.set_task_state(session, inp.ctx.server_id, inp.task_state, inp.host)
+
+    @activity.defn(name="finish_create")
+    def finish_create(self, inp: FinishInput) -> None:
+        """ACTIVE, quota committed, action finished: the last step of a successful create."""
+        with self.recorder.step(inp.ctx, "finish_create", inp.host) as session:
+            quota.commit(session, inp.ctx.server_id)
+            servers.mark_active(session, inp.ctx.server_id, inp.host, inp.power_state)
+            servers.finish_action(session, inp.ctx.server_id, inp.ctx.request_id, error=False)
+
+    @activity.defn(name="fail_create")
+    def fail_create(self, inp: FailInput) -> None:
+        """ERROR with a fault, after the compensations gave everything back."""
+        with self.recorder.step(inp.ctx, "fail_create") as session:
+            servers.mark_error(session, inp.ctx.server_id, inp.message, inp.details, inp.code)
+            servers.finish_action(session, inp.ctx.server_id, inp.ctx.request_id, error=True)
+
+    @activity.defn(name="release_quota")
+    def release_quota(self, inp: ServerRef) -> None:
+        with self.recorder.step(inp.ctx, inp.ctx.event or "release_quota") as session:
+            quota.release(session, inp.ctx.server_id)
+
+    @activity.defn(name="load_placement")
+    def load_placement(self, inp: ServerRef) -> ServerPlacement:
+        with self.db.read() as session:
+            server = session.get(servers.Server, inp.ctx.server_id)
+            if server is None:
+                return ServerPlacement(host=None, exists=False)
+            claim_host = servers.active_claim_host(session, server.id)
+            return ServerPlacement(host=claim_host or server.host, exists=not server.deleted)
+
+    @activity.defn(name="finish_delete")
+    def finish_delete(self, inp: ServerRef) -> None:
+        with self.recorder.step(inp.ctx, "finish_delete") as session:
+            servers.mark_deleted(session, inp.ctx.server_id)
+            servers.finish_action(session, inp.ctx.server_id, inp.ctx.request_id, error=False)
+
+    @activity.defn(name="finish_action")
+    def finish_action(self, inp: ActionFinishInput) -> None:
+        with self.db.write() as session:
+            servers.finish_action(session, inp.ctx.server_id, inp.ctx.request_id, inp.error)

@@ -1,0 +1,76 @@
+"""Scheduling on the control-plane worker: filter and weigh the hosts, then claim the best
+one atomically; alternates are kept for a reschedule."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import activity
+
+from activities.base import StepRecorder
+from novaflow import placement, servers
+from novaflow.db import Database
+from novaflow.errors import NoValidHost
+from novaflow.models import utcnow
+from novaflow.scheduler import FilterScheduler, RequestSpec
+from novaflow.scheduler import NoValidHost as NoHostPassed
+from workflows.contracts import ClaimRef, ScheduleInput, ScheduleResult, ServerRef, claim_id_for
+
+CANDIDATES = 3  # the chosen host and two alternates, as Nova's max_attempts default
+
+
+class SchedulingActivities:
+    def __init__(self, db: Database, scheduler: FilterScheduler, service_down: timedelta) -> None:
+        self.db = db
+        self.scheduler = scheduler
+        self.service_down = service_down
+        self.recorder = StepRecorder(db)
+
+    @activity.defn(name="schedule")
+    def schedule(self, inp: ScheduleInput) -> ScheduleResult:
+        server_id = inp.ctx.server_id
+        claim_id = claim_id_for(server_id, inp.attempt)
+        with self.recorder.step(inp.ctx, f"schedule_{inp.attempt}") as session:
+            earlier = session.get(placement.Claim, claim_id)
+            if earlier is not None and earlier.state == "active":  # a retry of a step that worked
+                return ScheduleResult(host=earlier.host, claim_id=claim_id)
+            spec = RequestSpec(
+                server_id=server_id,
+                vcpus=inp.vcpus,
+                memory_mb=inp.memory_mb,
+                disk_gb=inp.disk_gb,
+                availability_zone=inp.availability_zone,
+                image_properties=inp.image_properties,
+                ignore_hosts=frozenset(inp.exclude_hosts),
+            )
+            if inp.server_group_id:
+                group = session.get(placement.ServerGroup, inp.server_group_id)
+                spec.group_policy = group.policy if group else None
+                spec.group_hosts = placement.group_hosts(session, inp.server_group_id, server_id)
+            hosts = placement.host_states(session, utcnow(), self.service_down)
+            try:
+                ranked = self.scheduler.select(hosts, spec, count=CANDIDATES)
+            except NoHostPassed as error:
+                raise NoValidHost(str(error)) from error
+            for index, host in enumerate(ranked):
+                if placement.claim(
+                    session, claim_id, server_id, host.name, inp.vcpus, inp.memory_mb,
+                    inp.disk_gb, group_id=inp.server_group_id,
+                ):
+                    servers.set_task_state(session, server_id, "networking", host=host.name)
+                    alternates = [h.name for h in ranked[index + 1:]]
+                    return ScheduleResult(host=host.name, claim_id=claim_id, alternates=alternates)
+            raise NoValidHost(
+                "No valid host was found. There are not enough hosts available "
+                f"(claims failed on {', '.join(h.name for h in ranked)})."
+            )
+
+    @activity.defn(name="release_claim")
+    def release_claim(self, inp: ClaimRef) -> None:
+        with self.recorder.step(inp.ctx, inp.ctx.event or "release_claim") as session:
+            placement.release(session, inp.claim_id)
+
+    @activity.defn(name="release_claims")
+    def release_claims(self, inp: ServerRef) -> None:
+        with self.recorder.step(inp.ctx, inp.ctx.event or "release_claims") as session:
+            placement.release_all(session, inp.ctx.server_id)

@@ -1,0 +1,58 @@
+"""The FastAPI application: stateless, validates, records the request, starts workflows.
+
+    uvicorn api.app:app --port 8774
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from api import errors
+from api.auth import NOAUTH_WARNING
+from api.routers import catalog, hosts, networks, quotas, server_groups, servers
+from novaflow.config import Settings, get_settings
+from novaflow.db import Database
+
+log = logging.getLogger("novaflow.api")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.auth_strategy == "noauth":
+            log.warning("!" * 20 + " %s " + "!" * 20, NOAUTH_WARNING)
+        app.state.settings = settings
+        app.state.db = Database(settings.database_url)
+        app.state.temporal = await Client.connect(
+            settings.temporal_address, namespace=settings.temporal_namespace
+        )
+        yield
+        app.state.db.dispose()
+
+    app = FastAPI(
+        title="novaflow compute API",
+        version="2.1",
+        description="OpenStack Nova's compute API; every operation is a durable Temporal workflow.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    for module in (servers, catalog, networks, quotas, hosts, server_groups):
+        app.include_router(module.router)
+
+    @app.get("/", tags=["versions"])
+    def versions() -> dict[str, Any]:
+        return {"versions": [{"id": "v2.1", "status": "CURRENT", "version": "2.1",
+                              "min_version": "2.1", "links": []}]}
+
+    return app
+
+
+app = create_app()

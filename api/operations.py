@@ -1,0 +1,99 @@
+"""Starting workflows from the API: readable ids, typed search attributes, a memo with the
+request, and a summary for the Temporal UI."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+)
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
+
+from novaflow.errors import ERROR_TYPES, NovaflowError
+from workflows.contracts import (
+    CONTROL_TASK_QUEUE,
+    OPERATION,
+    PROJECT_ID,
+    SERVER_ID,
+    CreateServerInput,
+    DeleteServerInput,
+    ReserveInput,
+    ReserveResult,
+    operation_workflow_id,
+)
+
+
+class ServiceUnavailable(NovaflowError):
+    code = 503
+    title = "serviceUnavailable"
+
+
+def _attributes(server_id: str, project_id: str, operation: str) -> TypedSearchAttributes:
+    return TypedSearchAttributes([
+        SearchAttributePair(SERVER_ID, server_id),
+        SearchAttributePair(PROJECT_ID, project_id),
+        SearchAttributePair(OPERATION, operation),
+    ])
+
+
+async def start_create(client: Client, reserve: ReserveInput, max_build_attempts: int) -> ReserveResult:
+    """Start CreateServer for the first server with the quota reservation as its first step
+    (update-with-start): the caller learns at once whether the quota allowed it."""
+    request, first = reserve.request, reserve.servers[0]
+    start = WithStartWorkflowOperation(
+        "CreateServer",
+        CreateServerInput(request=request, server=first, max_build_attempts=max_build_attempts),
+        id=operation_workflow_id(first.server_id, "create", request.request_id),
+        task_queue=CONTROL_TASK_QUEUE,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        search_attributes=_attributes(first.server_id, request.project_id, "create"),
+        memo={"request": asdict(request), "servers": [asdict(s) for s in reserve.servers]},
+        static_summary=f"create server {first.name} ({request.flavor_name}) for "
+                       f"{request.user_id}@{request.project_id}",
+        static_details=(
+            f"server `{first.server_id}`, flavor {request.flavor_name} ({request.vcpus} vCPU, "
+            f"{request.memory_mb} MiB, {request.disk_gb} GiB), image `{request.image_id}`, "
+            f"{len(reserve.servers)} server(s), request `{request.request_id}`\n\n"
+            f"```json\n{json.dumps(asdict(request), indent=1)[:3000]}\n```"
+        ),
+    )
+    try:
+        return await client.execute_update_with_start_workflow(
+            "reserve", reserve, start_workflow_operation=start, result_type=ReserveResult
+        )
+    except WorkflowUpdateFailedError as failure:
+        raise _domain_error(failure.cause) from None
+    except RPCError as error:
+        raise ServiceUnavailable(f"The workflow service is unavailable: {error.message}") from None
+
+
+async def start_delete(client: Client, inp: DeleteServerInput) -> str:
+    workflow_id = operation_workflow_id(inp.server_id, "delete", inp.request_id)
+    try:
+        await client.start_workflow(
+            "DeleteServer",
+            inp,
+            id=workflow_id,
+            task_queue=CONTROL_TASK_QUEUE,
+            search_attributes=_attributes(inp.server_id, inp.project_id, "delete"),
+            memo={"request": asdict(inp)},
+            static_summary=f"delete server {inp.server_id} for {inp.user_id}@{inp.project_id}",
+        )
+    except RPCError as error:
+        raise ServiceUnavailable(f"The workflow service is unavailable: {error.message}") from None
+    return workflow_id
+
+
+def _domain_error(cause: BaseException | None) -> NovaflowError:
+    while cause is not None and not isinstance(cause, ApplicationError):
+        cause = cause.__cause__
+    if isinstance(cause, ApplicationError) and cause.type in ERROR_TYPES:
+        return ERROR_TYPES[cause.type](cause.message)
+    message = cause.message if isinstance(cause, ApplicationError) else "the request failed"
+    return NovaflowError(message)

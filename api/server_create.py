@@ -1,0 +1,166 @@
+"""Turns a validated POST /servers body into the create workflow's input, checking everything
+that needs the database: flavor, image, networks, ports, group, zone. Bad input is refused
+here with a 4xx naming the field, so it never reaches Temporal and nothing is created."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlmodel import Session, col, select
+
+from api.auth import RequestContext
+from api.schemas import ServerCreateBody
+from novaflow import ipam
+from novaflow.errors import Conflict, Invalid, PortInUse
+from novaflow.models import Flavor, Host, Image, Network, Port, ServerGroup
+from workflows.contracts import CreateRequest, NewServer, PortRequest, ReserveInput
+
+
+def build_reserve_input(session: Session, body: ServerCreateBody, ctx: RequestContext,
+                        request_id: str) -> ReserveInput:
+    spec = body.server
+    flavor = _flavor(session, spec.flavorRef)
+    image = _image(session, spec.imageRef)
+    if image.min_disk and flavor.disk < image.min_disk:
+        raise Invalid(f"Flavor's disk is too small for requested image. Flavor disk is "
+                      f"{flavor.disk} GiB, minimum requested disk is {image.min_disk} GiB.")
+    if image.min_ram and flavor.ram < image.min_ram:
+        raise Invalid("Flavor's memory is too small for requested image.")
+    max_count = spec.max_count if spec.max_count is not None else spec.min_count
+    if max_count < spec.min_count:
+        raise Invalid("Invalid input for field/attribute max_count. "
+                      f"min_count ({spec.min_count}) must be <= max_count ({max_count})")
+    ports = _port_requests(session, body, ctx, max_count)
+    if spec.availability_zone is not None:
+        _check_zone(session, spec.availability_zone)
+    group_id = _group(session, body, ctx)
+
+    servers = [
+        NewServer(
+            server_id=str(uuid.uuid4()),
+            name=spec.name if max_count == 1 else f"{spec.name}-{index + 1}",
+            launch_index=index,
+        )
+        for index in range(max_count)
+    ]
+    request = CreateRequest(
+        request_id=request_id,
+        reservation_id="r-" + uuid.uuid4().hex[:8],
+        project_id=ctx.project_id,
+        user_id=ctx.user_id,
+        flavor_id=flavor.id,
+        flavor_name=flavor.name,
+        vcpus=flavor.vcpus,
+        memory_mb=flavor.ram,
+        disk_gb=flavor.disk,
+        image_id=image.id,
+        image_properties=dict(image.properties),
+        ports=ports,
+        availability_zone=spec.availability_zone,
+        server_group_id=group_id,
+        key_name=spec.key_name,
+        user_data=spec.user_data,
+        metadata=dict(spec.metadata),
+    )
+    return ReserveInput(request=request, servers=servers, min_count=spec.min_count)
+
+
+def _flavor(session: Session, ref: str | int) -> Flavor:
+    flavor_id = str(ref).rstrip("/").rsplit("/", 1)[-1]
+    flavor = session.get(Flavor, flavor_id)
+    if flavor is None:
+        raise Invalid(f"Invalid input for field/attribute flavorRef. Flavor {ref} could not be found.")
+    return flavor
+
+
+def _image(session: Session, ref: str) -> Image:
+    image_id = ref.rstrip("/").rsplit("/", 1)[-1]
+    image = session.get(Image, image_id)
+    if image is None:
+        raise Invalid(f"Invalid input for field/attribute imageRef. Image {ref} could not be found.")
+    if image.status != "active":
+        raise Invalid(f"Image {image_id} is not active.")
+    return image
+
+
+def _visible_network(session: Session, network_id: str, ctx: RequestContext) -> Network:
+    network = session.get(Network, network_id)
+    if network is None or (network.project_id not in (None, ctx.project_id) and not ctx.is_admin):
+        raise Invalid(f"Invalid input for field/attribute networks.uuid. "
+                      f"Network {network_id} could not be found.")
+    if network.external:
+        raise Invalid(f"Invalid input for field/attribute networks.uuid. Network {network_id} is "
+                      "an external network (a floating IP pool); attach a tenant network")
+    return network
+
+
+def _port_requests(session: Session, body: ServerCreateBody, ctx: RequestContext,
+                   count: int) -> list[PortRequest]:
+    networks = body.server.networks
+    if networks == "none":
+        return []
+    if networks == "auto":
+        candidates = session.exec(
+            select(Network)
+            .where(col(Network.external).is_(False))
+            .where((col(Network.project_id) == ctx.project_id) | col(Network.project_id).is_(None))
+            .order_by(col(Network.project_id).is_(None), Network.name)
+        ).all()
+        if not candidates:
+            raise Invalid("Invalid input for field/attribute networks. No network is available "
+                          "to allocate automatically")
+        return [PortRequest(network_id=candidates[0].id)]
+
+    requests: list[PortRequest] = []
+    seen_ports: set[str] = set()
+    for index, entry in enumerate(networks):
+        where = f"networks[{index}]"
+        if entry.port is not None:
+            if entry.uuid is not None or entry.fixed_ip is not None:
+                raise Invalid(f"Invalid input for field/attribute {where}. Give either a port "
+                              "or a network (with an optional fixed_ip), not both")
+            if entry.port in seen_ports:
+                raise Conflict(f"Port {entry.port} is given more than once in {where}: a port "
+                               "can be attached to one server only once")
+            seen_ports.add(entry.port)
+            if count > 1:
+                raise Invalid(f"Invalid input for field/attribute {where}.port. Unable to launch "
+                              "multiple instances with a single configured port ID.")
+            port = session.get(Port, entry.port)
+            if port is None or (port.project_id != ctx.project_id and not ctx.is_admin):
+                raise Invalid(f"Invalid input for field/attribute {where}.port. "
+                              f"Port {entry.port} could not be found.")
+            if port.device_id is not None:
+                raise PortInUse(f"Port {entry.port} is still in use by server {port.device_id}.")
+            requests.append(PortRequest(port_id=port.id, floating_ip=entry.floating_ip))
+            continue
+        if entry.uuid is None:
+            raise Invalid(f"Invalid input for field/attribute {where}. Each entry needs a "
+                          "'uuid' (network) or a 'port'")
+        _visible_network(session, entry.uuid, ctx)
+        if entry.fixed_ip is not None:
+            if count > 1:
+                raise Invalid(f"Invalid input for field/attribute {where}.fixed_ip. Unable to "
+                              "launch multiple instances with a single fixed IP.")
+            ipam.check_address_in_subnet(ipam.subnet_of(session, entry.uuid), entry.fixed_ip)
+        requests.append(PortRequest(network_id=entry.uuid, fixed_ip=entry.fixed_ip,
+                                    floating_ip=entry.floating_ip))
+    return requests
+
+
+def _check_zone(session: Session, zone: str) -> None:
+    known = set(session.exec(select(Host.availability_zone)))
+    if zone not in known:
+        raise Invalid(f"Invalid input for field/attribute availability_zone. "
+                      f"The requested availability zone '{zone}' is not available")
+
+
+def _group(session: Session, body: ServerCreateBody, ctx: RequestContext) -> str | None:
+    hints = body.scheduler_hints
+    if hints is None or hints.group is None:
+        return None
+    group = session.get(ServerGroup, hints.group)
+    if group is None or (group.project_id != ctx.project_id and not ctx.is_admin):
+        raise Invalid(f"Invalid input for field/attribute os:scheduler_hints.group. "
+                      f"Server group {hints.group} could not be found.")
+    return group.id

@@ -1,0 +1,174 @@
+"""Nova-shaped response bodies, built from rows. No column leaks into a response by accident:
+every field is named here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from api.auth import RequestContext
+from novaflow import ipam
+from novaflow.models import Flavor, Image, InstanceAction, InstanceActionEvent, Server
+from novaflow.states import derive_status  # noqa: F401  (used by routers)
+
+BASE = "http://127.0.0.1:8774"
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def iso_micro(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%f") if value else None
+
+
+def links(kind: str, item_id: str) -> list[dict[str, str]]:
+    return [
+        {"rel": "self", "href": f"{BASE}/v2.1/{kind}/{item_id}"},
+        {"rel": "bookmark", "href": f"{BASE}/{kind}/{item_id}"},
+    ]
+
+
+def flavor_view(flavor: Flavor, detail: bool = True) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": flavor.id, "name": flavor.name, "links": links("flavors", flavor.id)}
+    if detail:
+        body.update(
+            vcpus=flavor.vcpus, ram=flavor.ram, disk=flavor.disk, swap="",
+            **{"OS-FLV-EXT-DATA:ephemeral": 0, "OS-FLV-DISABLED:disabled": False,
+               "os-flavor-access:is_public": flavor.is_public, "rxtx_factor": 1.0},
+        )
+    return body
+
+
+def image_view(image: Image) -> dict[str, Any]:
+    return {
+        "id": image.id,
+        "name": image.name,
+        "status": image.status.upper(),
+        "minDisk": image.min_disk,
+        "minRam": image.min_ram,
+        "OS-EXT-IMG-SIZE:size": image.size,
+        "metadata": image.properties,
+        "created": iso(image.created_at),
+        "links": links("images", image.id),
+    }
+
+
+def addresses(session: Session, server_id: str) -> dict[str, list[dict[str, Any]]]:
+    result: dict[str, list[dict[str, Any]]] = {}
+    for port in ipam.ports_of(session, server_id):
+        entries = result.setdefault(port.network_name, [])
+        for address in port.fixed_ips:
+            entries.append({"version": 4, "addr": address, "OS-EXT-IPS:type": "fixed",
+                            "OS-EXT-IPS-MAC:mac_addr": port.mac_address})
+        for address in port.floating_ips:
+            entries.append({"version": 4, "addr": address, "OS-EXT-IPS:type": "floating",
+                            "OS-EXT-IPS-MAC:mac_addr": port.mac_address})
+    return result
+
+
+def server_summary(server: Server) -> dict[str, Any]:
+    return {"id": server.id, "name": server.name, "links": links("servers", server.id)}
+
+
+def server_view(session: Session, server: Server, ctx: RequestContext) -> dict[str, Any]:
+    flavor = session.get(Flavor, server.flavor_id)
+    body: dict[str, Any] = {
+        "id": server.id,
+        "name": server.name,
+        "status": derive_status(server.vm_state, server.task_state),
+        "tenant_id": server.project_id,
+        "user_id": server.user_id,
+        "metadata": server.metadata_,
+        "hostId": _host_id(server),
+        "image": {"id": server.image_id, "links": links("images", server.image_id)},
+        "flavor": {
+            "id": server.flavor_id,
+            "original_name": flavor.name if flavor else server.flavor_id,
+            "vcpus": server.vcpus, "ram": server.memory_mb, "disk": server.disk_gb,
+            "ephemeral": 0, "swap": 0, "extra_specs": {},
+        },
+        "created": iso(server.created_at),
+        "updated": iso(server.updated_at),
+        "addresses": addresses(session, server.id),
+        "accessIPv4": "",
+        "accessIPv6": "",
+        "links": links("servers", server.id),
+        "key_name": server.key_name,
+        "config_drive": "",
+        "progress": 100 if server.vm_state == "active" else 0,
+        "locked": False,
+        "OS-DCF:diskConfig": "MANUAL",
+        "OS-EXT-AZ:availability_zone": server.availability_zone or "nova",
+        "OS-EXT-STS:vm_state": server.vm_state,
+        "OS-EXT-STS:task_state": server.task_state,
+        "OS-EXT-STS:power_state": server.power_state,
+        "OS-SRV-USG:launched_at": iso_micro(server.launched_at),
+        "OS-SRV-USG:terminated_at": iso_micro(server.terminated_at),
+        "os-extended-volumes:volumes_attached": [],
+        "security_groups": [{"name": "default"}],
+    }
+    if ctx.is_admin:
+        body.update({
+            "OS-EXT-SRV-ATTR:host": server.host,
+            "OS-EXT-SRV-ATTR:hypervisor_hostname": server.host,
+            "OS-EXT-SRV-ATTR:instance_name": f"instance-{server.id}",
+            "OS-EXT-SRV-ATTR:reservation_id": server.reservation_id,
+            "OS-EXT-SRV-ATTR:launch_index": server.launch_index,
+            "OS-EXT-SRV-ATTR:user_data": server.user_data,
+        })
+    if server.vm_state == "error" and server.fault_message:
+        fault: dict[str, Any] = {"code": server.fault_code or 500, "message": server.fault_message,
+                                 "created": iso(server.fault_created)}
+        if ctx.is_admin and server.fault_details:
+            fault["details"] = server.fault_details
+        body["fault"] = fault
+    return body
+
+
+def _host_id(server: Server) -> str:
+    """Nova's hostId: an opaque per-project hash of the host, so users can see co-location."""
+    if not server.host:
+        return ""
+    import hashlib
+
+    return hashlib.sha224(f"{server.project_id}{server.host}".encode()).hexdigest()
+
+
+def action_view(action: InstanceAction) -> dict[str, Any]:
+    return {
+        "action": action.action,
+        "instance_uuid": action.server_id,
+        "request_id": action.request_id,
+        "user_id": action.user_id,
+        "project_id": action.project_id,
+        "start_time": iso_micro(action.start_time),
+        "updated_at": iso_micro(action.finish_time or action.start_time),
+        "message": action.message,
+    }
+
+
+def action_events(session: Session, action: InstanceAction, ctx: RequestContext) -> list[dict[str, Any]]:
+    rows = session.exec(
+        select(InstanceActionEvent)
+        .where(InstanceActionEvent.server_id == action.server_id)
+        .where(InstanceActionEvent.request_id == action.request_id)
+        .order_by(col(InstanceActionEvent.start_time), col(InstanceActionEvent.finish_time))
+    ).all()
+    events = []
+    for row in rows:
+        event: dict[str, Any] = {
+            "event": row.event,
+            "start_time": iso_micro(row.start_time),
+            "finish_time": iso_micro(row.finish_time),
+            "result": row.result,
+        }
+        if ctx.is_admin:
+            event["host"] = row.host
+            event["traceback"] = row.details
+        elif row.details:
+            event["details"] = row.details
+        events.append(event)
+    return events

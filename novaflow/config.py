@@ -1,0 +1,46 @@
+"""Settings, validated at start-up. Every process reads the same NOVAFLOW_* environment."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_STATE_DIR = Path(".state")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NOVAFLOW_", extra="ignore")
+
+    # DATABASE_URL is the conventional name; NOVAFLOW_DATABASE_URL wins when both are set.
+    database_url: str = f"sqlite:///{DEFAULT_STATE_DIR / 'novaflow.db'}"
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    state_dir: Path = DEFAULT_STATE_DIR
+    # Identity. "noauth" trusts `X-Auth-Token: user:project` and exists for the embedded default.
+    auth_strategy: str = "noauth"
+    # Scheduler: comma-separated names, e.g. "RamFilter,CoreFilter" / "RAMWeigher:-1.0".
+    scheduler_filters: str | None = None
+    scheduler_weighers: str | None = None
+    # A host whose compute worker has not heartbeated for this long is "down".
+    service_down_seconds: float = 30.0
+    heartbeat_seconds: float = 5.0
+    max_build_attempts: int = 3
+
+    @field_validator("auth_strategy")
+    @classmethod
+    def _known_strategy(cls, value: str) -> str:
+        if value not in {"noauth"}:
+            raise ValueError(f"auth_strategy must be 'noauth' (got {value!r})")
+        return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    plain_url = os.environ.get("DATABASE_URL")
+    if plain_url and "NOVAFLOW_DATABASE_URL" not in os.environ:
+        return Settings(database_url=plain_url)
+    return Settings()

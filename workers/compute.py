@@ -1,0 +1,87 @@
+"""Compute worker: one process per hypervisor host, polling `compute@<host>`. It owns that
+host's libvirt connection, registers the host's capacity and heartbeats.
+
+    python -m workers.compute --host host-a --uri test:///abs/path/host-a.xml
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from temporalio.worker import Worker
+
+from activities.compute import ComputeActivities
+from novaflow import hosts
+from novaflow.config import get_settings
+from novaflow.db import Database
+from novaflow.virt.driver import LibvirtHost
+from novaflow.virt.faults import FaultInjector
+from workers.common import connect, setup_logging, stop_event_on_signals
+from workflows.contracts import compute_task_queue
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", required=True, help="host name (its task queue: compute@HOST)")
+    parser.add_argument("--uri", required=True, help="libvirt URI, e.g. qemu:///system")
+    parser.add_argument("--az", default="nova", help="availability zone")
+    parser.add_argument("--state-dir", type=Path, default=None,
+                        help="where the host keeps its state (default: STATE_DIR/hosts/HOST)")
+    return parser.parse_args()
+
+
+async def heartbeat_forever(db: Database, host: str, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        await asyncio.to_thread(_beat, db, host)
+
+
+def _beat(db: Database, host: str) -> None:
+    with db.write() as session:
+        hosts.heartbeat(session, host)
+
+
+async def main() -> None:
+    args = parse_args()
+    log = setup_logging(f"compute@{args.host}")
+    settings = get_settings()
+    state_dir = args.state_dir or settings.state_dir / "hosts" / args.host
+    state_dir.mkdir(parents=True, exist_ok=True)
+    driver = LibvirtHost(args.uri, state_dir=state_dir, faults=FaultInjector(state_dir))
+    driver.connect()
+    info = driver.node_info()
+    db = Database(settings.database_url)
+    domain_type = "test" if args.uri.startswith("test:") else "qemu"
+    with db.write() as session:
+        hosts.register_host(
+            session, args.host, vcpus=info.vcpus, memory_mb=info.memory_mb, disk_gb=info.disk_gb,
+            arch=info.arch, libvirt_uri=args.uri, hypervisor_type=domain_type,
+            availability_zone=args.az,
+        )
+    client = await connect(settings)
+    compute = ComputeActivities(args.host, driver, db, domain_type=domain_type)
+    stop = stop_event_on_signals()
+    beat = asyncio.create_task(heartbeat_forever(db, args.host, settings.heartbeat_seconds))
+    with ThreadPoolExecutor(max_workers=16) as executor:
+        worker = Worker(
+            client,
+            task_queue=compute_task_queue(args.host),
+            activities=compute.all(),
+            activity_executor=executor,
+            max_concurrent_activities=16,
+        )
+        async with worker:
+            log.info("compute worker ready: %s, %d vCPU, %d MiB, %d GiB (pid %d)", args.uri,
+                     info.vcpus, info.memory_mb, info.disk_gb, os.getpid())
+            await stop.wait()
+    beat.cancel()
+    driver.close()
+    db.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

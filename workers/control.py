@@ -1,0 +1,70 @@
+"""Control-plane worker: every workflow, and the activities that touch only the database
+(quota, scheduling and claims, IPAM, server records) or Temporal itself.
+
+    python -m workers.control
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from temporalio.worker import Worker
+
+from activities.instances import InstanceActivities
+from activities.network import NetworkActivities
+from activities.operations import OperationActivities
+from activities.scheduling import SchedulingActivities
+from novaflow.config import get_settings
+from novaflow.db import Database
+from novaflow.scheduler import FilterScheduler
+from workers.common import connect, setup_logging, stop_event_on_signals
+from workflows import ALL_WORKFLOWS
+from workflows.contracts import CONTROL_TASK_QUEUE
+
+
+async def main() -> None:
+    log = setup_logging("control")
+    settings = get_settings()
+    db = Database(settings.database_url)
+    scheduler = FilterScheduler.from_config(settings.scheduler_filters, settings.scheduler_weighers)
+    client = await connect(settings)
+    instances = InstanceActivities(db)
+    scheduling = SchedulingActivities(db, scheduler, timedelta(seconds=settings.service_down_seconds))
+    network = NetworkActivities(db)
+    operations = OperationActivities(client)
+    stop = stop_event_on_signals()
+    with ThreadPoolExecutor(max_workers=32) as executor:
+        worker = Worker(
+            client,
+            task_queue=CONTROL_TASK_QUEUE,
+            workflows=ALL_WORKFLOWS,
+            activities=[
+                instances.reserve_quota,
+                instances.set_task_state,
+                instances.finish_create,
+                instances.fail_create,
+                instances.release_quota,
+                instances.load_placement,
+                instances.finish_delete,
+                instances.finish_action,
+                scheduling.schedule,
+                scheduling.release_claim,
+                scheduling.release_claims,
+                network.allocate_network,
+                network.release_network,
+                operations.cancel_operation,
+            ],
+            activity_executor=executor,
+            max_concurrent_activities=32,
+        )
+        async with worker:
+            log.info("control worker ready on %s (pid %d)", CONTROL_TASK_QUEUE, os.getpid())
+            await stop.wait()
+    db.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,6 @@
+"""Durable operations on servers, one module each. Deterministic code only."""
+
+from workflows.create_server import CreateServer
+from workflows.delete_server import DeleteServer
+
+ALL_WORKFLOWS = [CreateServer, DeleteServer]

@@ -1,0 +1,40 @@
+"""Compensations: undo steps registered *before* their step runs (a step can succeed and still
+time out), run in reverse, each idempotent (an already-missing domain or IP counts as undone).
+A failed undo is reported, never swallowed: the operation ends with the list of what failed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+Undo = Callable[[], Awaitable[object]]
+
+
+class Compensations:
+    def __init__(self) -> None:
+        self._steps: list[tuple[str, Undo]] = []
+
+    def add(self, name: str, undo: Undo) -> None:
+        self._steps.append((name, undo))
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    async def run(self) -> list[str]:
+        """Run every undo in reverse order, shielded from cancellation of the workflow.
+        Returns the names of undo steps that failed (empty when everything was given back)."""
+        return await asyncio.shield(asyncio.ensure_future(self._run_all()))
+
+    async def _run_all(self) -> list[str]:
+        failed: list[str] = []
+        while self._steps:
+            name, undo = self._steps.pop()
+            try:
+                await undo()
+            except ActivityError as error:
+                workflow.logger.error("compensation %s failed: %s", name, error.cause or error)
+                failed.append(name)
+        return failed

@@ -1,0 +1,304 @@
+"""What the API, the workflows and the activities agree on: names, queues, inputs, outputs.
+
+Pure data: no I/O, safe inside the workflow sandbox. One dataclass in and one out for every
+workflow and activity, so fields can be added later without breaking running histories
+(new fields always get defaults).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy, SearchAttributeKey
+
+CONTROL_TASK_QUEUE = "novaflow-control"
+
+
+def compute_task_queue(host: str) -> str:
+    """Each hypervisor host's worker polls its own queue: libvirt calls run on the right host."""
+    return f"compute@{host}"
+
+
+def operation_workflow_id(server_id: str, operation: str, request_id: str) -> str:
+    """Readable in the Temporal UI: server-<id>-<operation>-<request>."""
+    return f"server-{server_id}-{operation}-{request_id.removeprefix('req-')[:8]}"
+
+
+# Typed search attributes, registered on the Temporal server at start (see novaflow/devstack.py).
+SERVER_ID = SearchAttributeKey.for_keyword("ServerId")
+PROJECT_ID = SearchAttributeKey.for_keyword("ProjectId")
+OPERATION = SearchAttributeKey.for_keyword("Operation")
+HOST = SearchAttributeKey.for_keyword("Host")
+NEEDS_ATTENTION = SearchAttributeKey.for_bool("NeedsAttention")
+SEARCH_ATTRIBUTES = (SERVER_ID, PROJECT_ID, OPERATION, HOST, NEEDS_ATTENTION)
+
+# Error types that cross the activity boundary (ApplicationError.type).
+HOST_FAILURE = "HostFailure"  # this host cannot build it: reschedule elsewhere
+BUILD_ABORTED = "BuildAborted"  # no host could: bad XML, missing image...
+NO_VALID_HOST = "NoValidHost"
+
+# Timeouts and retries, named and set on every call.
+DB_STEP_TIMEOUT = timedelta(seconds=10)
+DB_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=5),
+    non_retryable_error_types=[
+        "Invalid", "Forbidden", "OverQuota", "NotFound", "Conflict", "PortInUse", NO_VALID_HOST,
+    ],
+)
+HOST_STEP_TIMEOUT = timedelta(minutes=2)
+HOST_STEP_HEARTBEAT = timedelta(seconds=5)
+# Host steps retry a transient hypervisor error a few times, then the host counts as failed.
+HOST_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=500),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=5),
+    maximum_attempts=4,
+    non_retryable_error_types=[HOST_FAILURE, BUILD_ABORTED],
+)
+# Undo steps must end: they retry without a limit (each is idempotent).
+UNDO_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=500),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+)
+
+
+def claim_id_for(server_id: str, attempt: int) -> str:
+    """A claim's id is derived from the operation, so a retried schedule finds its own claim
+    and the undo can be registered before the claim exists."""
+    return f"{server_id}/build/{attempt}"
+
+
+# ---------------------------------------------------------------- create
+
+
+@dataclass
+class PortRequest:
+    """One entry of the POST's `networks`: a network to make a port on, or a user's port."""
+
+    network_id: str | None = None
+    port_id: str | None = None
+    fixed_ip: str | None = None
+    floating_ip: bool = False
+
+
+@dataclass
+class NewServer:
+    """One server row as the API asked for it."""
+
+    server_id: str
+    name: str
+    launch_index: int = 0
+
+
+@dataclass
+class CreateRequest:
+    """Everything a create request carries, shared by the servers of a multi-create."""
+
+    request_id: str
+    reservation_id: str
+    project_id: str
+    user_id: str
+    flavor_id: str
+    flavor_name: str
+    vcpus: int
+    memory_mb: int
+    disk_gb: int
+    image_id: str
+    image_properties: dict[str, str] = field(default_factory=dict)
+    ports: list[PortRequest] = field(default_factory=list)
+    availability_zone: str | None = None
+    server_group_id: str | None = None
+    key_name: str | None = None
+    user_data: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ReserveInput:
+    """The first step of a create, run inside the update that starts the workflow: record the
+    servers and reserve their quota in one transaction, all or nothing."""
+
+    request: CreateRequest
+    servers: list[NewServer]
+    min_count: int = 1
+
+
+@dataclass
+class ReserveResult:
+    server_ids: list[str]
+
+
+@dataclass
+class CreateServerInput:
+    request: CreateRequest
+    server: NewServer
+    # Set for the servers of a multi-create after the first: their quota is already reserved.
+    reserved: bool = False
+    max_build_attempts: int = 3
+
+
+@dataclass
+class CreateServerResult:
+    server_id: str
+    status: str  # ACTIVE | ERROR | REJECTED | CANCELLED
+    host: str | None = None
+    fault: str | None = None
+
+
+# ---------------------------------------------------------------- steps
+
+
+@dataclass
+class StepContext:
+    """Who an activity works for: the audit trail records each step under it."""
+
+    server_id: str
+    request_id: str
+    event: str = ""
+
+
+@dataclass
+class ScheduleInput:
+    ctx: StepContext
+    attempt: int
+    vcpus: int
+    memory_mb: int
+    disk_gb: int
+    image_properties: dict[str, str] = field(default_factory=dict)
+    availability_zone: str | None = None
+    server_group_id: str | None = None
+    exclude_hosts: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ScheduleResult:
+    host: str
+    claim_id: str
+    alternates: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ClaimRef:
+    ctx: StepContext
+    claim_id: str
+
+
+@dataclass
+class NetworkInput:
+    ctx: StepContext
+    project_id: str
+    ports: list[PortRequest]
+
+
+@dataclass
+class AllocatedPort:
+    port_id: str
+    network_id: str
+    network_name: str
+    mac_address: str
+    fixed_ips: list[str]
+    floating_ips: list[str] = field(default_factory=list)
+
+
+@dataclass
+class NetworkResult:
+    ports: list[AllocatedPort]
+
+
+@dataclass
+class ServerRef:
+    ctx: StepContext
+
+
+@dataclass
+class DiskInput:
+    ctx: StepContext
+    image_id: str
+    disk_gb: int
+
+
+@dataclass
+class DefineInput:
+    ctx: StepContext
+    name: str
+    project_id: str
+    flavor_name: str
+    image_id: str
+    vcpus: int
+    memory_mb: int
+    disk_path: str
+    ports: list[AllocatedPort]
+
+
+@dataclass
+class DiskResult:
+    path: str
+
+
+@dataclass
+class PowerResult:
+    power_state: int
+
+
+@dataclass
+class TaskStateInput:
+    ctx: StepContext
+    task_state: str | None
+    host: str | None = None
+
+
+@dataclass
+class FinishInput:
+    ctx: StepContext
+    host: str | None = None
+    power_state: int = 1
+
+
+@dataclass
+class FailInput:
+    ctx: StepContext
+    message: str
+    details: str = ""
+    code: int = 500
+
+
+@dataclass
+class ActionFinishInput:
+    ctx: StepContext
+    error: bool = False
+
+
+# ---------------------------------------------------------------- delete
+
+
+@dataclass
+class DeleteServerInput:
+    server_id: str
+    request_id: str
+    project_id: str
+    user_id: str
+    # The operation running when the delete came in (its workflow id), to cancel first.
+    running_workflow_id: str | None = None
+
+
+@dataclass
+class DeleteServerResult:
+    server_id: str
+    host: str | None = None
+
+
+@dataclass
+class AwaitWorkflowInput:
+    workflow_id: str
+
+
+@dataclass
+class ServerPlacement:
+    """Where a server's resources are, as the database knows it."""
+
+    host: str | None
+    exists: bool = True

@@ -1,0 +1,297 @@
+"""CreateServer: the build of one server, as a textbook flow.
+
+    reserve quota (inside the update that starts the workflow: the API answers 403 at once)
+    -> schedule: filter, weigh, claim a host            (undo: release the claim)
+    -> allocate network: ports, fixed and floating IPs   (undo: release them)
+    -> on compute@<host>: prepare disk, define, start    (undo: undefine, delete disk)
+    -> mark ACTIVE and commit quota
+
+Every undo is registered before its step runs. A failure on a host gives that host's part
+back and reschedules on another host (at most `max_build_attempts` hosts); any other failure,
+or a cancellation (a delete arrived), runs every undo in reverse and leaves the server in
+ERROR with a fault. Only contracts are imported here: no I/O, replay-safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from workflows import steps
+from workflows.compensation import Compensations
+from workflows.contracts import (
+    BUILD_ABORTED,
+    CONTROL_TASK_QUEUE,
+    HOST,
+    NEEDS_ATTENTION,
+    NO_VALID_HOST,
+    OPERATION,
+    PROJECT_ID,
+    SERVER_ID,
+    ClaimRef,
+    CreateServerInput,
+    CreateServerResult,
+    DefineInput,
+    DiskInput,
+    FailInput,
+    FinishInput,
+    NetworkInput,
+    NetworkResult,
+    ReserveInput,
+    ReserveResult,
+    ScheduleInput,
+    ServerRef,
+    StepContext,
+    claim_id_for,
+    operation_workflow_id,
+)
+
+RESERVATION_WAIT = timedelta(minutes=1)
+
+
+class HostBuildFailed(Exception):
+    """A step on the chosen host failed in a way another host might not."""
+
+    def __init__(self, host: str, reason: str) -> None:
+        super().__init__(f"{host}: {reason}")
+        self.host = host
+
+
+@workflow.defn(name="CreateServer")
+class CreateServer:
+    def __init__(self) -> None:
+        self._reservation: ReserveResult | None = None
+        self._reserve_input: ReserveInput | None = None
+        self._rejected = False
+        self._phase = "waiting for the quota reservation"
+
+    # ------------------------------------------------------------ messages
+
+    @workflow.update(name="reserve")
+    async def reserve(self, inp: ReserveInput) -> ReserveResult:
+        """Record the server(s) and reserve quota: the API sends this with the start."""
+        self._reserve_input = inp
+        try:
+            self._reservation = await steps.reserve_quota(inp)
+        except ActivityError as error:
+            self._rejected = True
+            raise _reraisable(error) from None
+        return self._reservation
+
+    @reserve.validator
+    def _reserve_once(self, inp: ReserveInput) -> None:
+        if self._reserve_input is not None:
+            raise ValueError("this create has already reserved its quota")
+
+    @workflow.query(name="phase")
+    def phase(self) -> str:
+        return self._phase
+
+    # ------------------------------------------------------------ the flow
+
+    @workflow.run
+    async def run(self, inp: CreateServerInput) -> CreateServerResult:
+        server_id = inp.server.server_id
+        if not inp.reserved:
+            try:
+                await workflow.wait_condition(
+                    lambda: self._reservation is not None or self._rejected,
+                    timeout=RESERVATION_WAIT,
+                )
+            except TimeoutError:
+                return CreateServerResult(server_id, "REJECTED", fault="no reservation arrived")
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            if self._reservation is None or server_id not in self._reservation.server_ids:
+                return CreateServerResult(server_id, "REJECTED", fault="over quota")
+            await self._start_siblings(inp)
+        return await self._build(inp)
+
+    async def _build(self, inp: CreateServerInput) -> CreateServerResult:
+        request, server_id = inp.request, inp.server.server_id
+        undo = Compensations()
+        undo.add("release quota", lambda: steps.release_quota(self._ref(inp, "release_quota")))
+        tried: list[str] = []
+        failures: list[str] = []
+        network: NetworkResult | None = None
+        try:
+            for attempt in range(1, inp.max_build_attempts + 1):
+                host_undo = Compensations()
+                try:
+                    host = await self._schedule(inp, attempt, tried, host_undo)
+                    if network is None:
+                        undo.add("release network",
+                                 lambda: steps.release_network(self._ref(inp, "release_network")))
+                        self._phase = "allocating network"
+                        network = await steps.allocate_network(
+                            NetworkInput(self._ctx(inp, "allocate_network"), request.project_id,
+                                         request.ports)
+                        )
+                    power_state = await self._spawn(inp, host, network, host_undo)
+                except HostBuildFailed as failure:
+                    failures.append(str(failure))
+                    await self._give_back(host_undo)
+                    if attempt == inp.max_build_attempts:
+                        raise ApplicationError(
+                            f"Exceeded maximum number of retries. Exhausted all hosts "
+                            f"available for retrying build failures for instance {server_id}. "
+                            + "; ".join(failures),
+                            type="MaxRetriesExceeded", non_retryable=True,
+                        ) from None
+                    continue
+                except BaseException:
+                    await self._give_back(host_undo)
+                    raise
+                self._phase = "marking ACTIVE"
+                await steps.finish_create(
+                    FinishInput(self._ctx(inp, "finish_create"), host=host, power_state=power_state)
+                )
+                self._phase = f"ACTIVE on {host}"
+                return CreateServerResult(server_id, "ACTIVE", host=host)
+            raise AssertionError("unreachable: the loop returns or raises")
+        except asyncio.CancelledError:
+            self._phase = "cancelled: giving everything back"
+            await self._compensate(inp, undo, "Build cancelled: the server is being deleted")
+            raise
+        except (ActivityError, ApplicationError) as error:
+            fault = _fault_message(error)
+            self._phase = f"failed: {fault[:100]}"
+            await self._compensate(inp, undo, fault)
+            raise ApplicationError(fault, type=_error_type(error), non_retryable=True) from None
+
+    # ------------------------------------------------------------ the steps
+
+    async def _schedule(self, inp: CreateServerInput, attempt: int, tried: list[str],
+                        host_undo: Compensations) -> str:
+        request = inp.request
+        claim = ClaimRef(self._ctx(inp, f"release_claim_{attempt}"),
+                         claim_id_for(inp.server.server_id, attempt))
+        host_undo.add("release claim", lambda: steps.release_claim(claim))
+        self._phase = f"scheduling (attempt {attempt})"
+        placement = await steps.schedule(
+            ScheduleInput(
+                ctx=self._ctx(inp, f"schedule_{attempt}"),
+                attempt=attempt,
+                vcpus=request.vcpus,
+                memory_mb=request.memory_mb,
+                disk_gb=request.disk_gb,
+                image_properties=request.image_properties,
+                availability_zone=request.availability_zone,
+                server_group_id=request.server_group_id,
+                exclude_hosts=list(tried),
+            )
+        )
+        tried.append(placement.host)
+        workflow.upsert_search_attributes([HOST.value_set(placement.host)])
+        return placement.host
+
+    async def _spawn(self, inp: CreateServerInput, host: str, network: NetworkResult,
+                     host_undo: Compensations) -> int:
+        """Disk, domain, start on the host. Raises HostBuildFailed when another host may do."""
+        request = inp.request
+        try:
+            host_undo.add("delete disk",
+                          lambda: steps.delete_disk(host, self._ref(inp, f"delete_disk@{host}")))
+            self._phase = f"preparing the disk on {host}"
+            disk = await steps.prepare_disk(
+                host, DiskInput(self._ctx(inp, f"prepare_disk@{host}"), request.image_id,
+                                request.disk_gb)
+            )
+            host_undo.add("undefine domain", lambda: steps.undefine_domain(
+                host, self._ref(inp, f"undefine_domain@{host}")))
+            self._phase = f"defining the domain on {host}"
+            await steps.define_domain(
+                host,
+                DefineInput(
+                    ctx=self._ctx(inp, f"define_domain@{host}"),
+                    name=inp.server.name,
+                    project_id=request.project_id,
+                    flavor_name=request.flavor_name,
+                    image_id=request.image_id,
+                    vcpus=request.vcpus,
+                    memory_mb=request.memory_mb,
+                    disk_path=disk.path,
+                    ports=network.ports,
+                ),
+            )
+            self._phase = f"starting the domain on {host}"
+            power = await steps.start_domain(host, self._ref(inp, f"start_domain@{host}"))
+            return power.power_state
+        except ActivityError as error:
+            if _error_type(error) == BUILD_ABORTED:
+                raise  # no other host would do better: bad XML, missing image...
+            raise HostBuildFailed(host, _fault_message(error)) from None
+
+    async def _start_siblings(self, inp: CreateServerInput) -> None:
+        """A multi-create reserved quota for every server at once; each other server gets its
+        own CreateServer workflow, abandoned by this one so that each lives on its own."""
+        assert self._reservation is not None and self._reserve_input is not None
+        reserved = set(self._reservation.server_ids)
+        for sibling in self._reserve_input.servers:
+            if sibling.server_id == inp.server.server_id or sibling.server_id not in reserved:
+                continue
+            await workflow.start_child_workflow(
+                CreateServer.run,
+                CreateServerInput(request=inp.request, server=sibling, reserved=True,
+                                  max_build_attempts=inp.max_build_attempts),
+                id=operation_workflow_id(sibling.server_id, "create", inp.request.request_id),
+                task_queue=CONTROL_TASK_QUEUE,
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                search_attributes=TypedSearchAttributes([
+                    SearchAttributePair(SERVER_ID, sibling.server_id),
+                    SearchAttributePair(PROJECT_ID, inp.request.project_id),
+                    SearchAttributePair(OPERATION, "create"),
+                ]),
+                static_summary=f"create server {sibling.name} ({sibling.server_id})",
+            )
+
+    async def _compensate(self, inp: CreateServerInput, undo: Compensations, fault: str) -> None:
+        failed = await undo.run()
+        if failed:
+            fault = f"{fault} (compensation failed: {', '.join(failed)})"
+            workflow.upsert_search_attributes([NEEDS_ATTENTION.value_set(True)])
+        await asyncio.shield(asyncio.ensure_future(
+            steps.fail_create(FailInput(self._ctx(inp, "fail_create"), fault))
+        ))
+
+    async def _give_back(self, host_undo: Compensations) -> None:
+        failed = await host_undo.run()
+        if failed:
+            workflow.upsert_search_attributes([NEEDS_ATTENTION.value_set(True)])
+            raise ApplicationError(
+                f"could not clean up a failed host: {', '.join(failed)}",
+                type="CompensationFailed", non_retryable=True,
+            )
+
+    @staticmethod
+    def _ctx(inp: CreateServerInput, event: str) -> StepContext:
+        return StepContext(inp.server.server_id, inp.request.request_id, event)
+
+    def _ref(self, inp: CreateServerInput, event: str) -> ServerRef:
+        return ServerRef(self._ctx(inp, event))
+
+
+def _error_type(error: BaseException) -> str:
+    cause = error.cause if isinstance(error, ActivityError) else error
+    if isinstance(cause, ApplicationError) and cause.type:
+        return cause.type
+    return type(cause).__name__
+
+
+def _fault_message(error: BaseException) -> str:
+    cause = error.cause if isinstance(error, ActivityError) and error.cause else error
+    if isinstance(cause, ApplicationError):
+        return cause.message
+    return str(cause)
+
+
+def _reraisable(error: ActivityError) -> ApplicationError:
+    """An activity's ApplicationError, re-raised from an update handler with its type kept
+    (the API maps the type to an HTTP code)."""
+    return ApplicationError(_fault_message(error), type=_error_type(error), non_retryable=True)
+
+
+__all__ = ["CreateServer", "NO_VALID_HOST"]

@@ -1,0 +1,59 @@
+"""DeleteServer: accepted from any state, including a server whose create is still running.
+
+    cancel the running operation and wait until it has compensated
+    -> on the server's host: destroy and undefine the domain, delete its disk
+    -> release ports and IPs, the host claims, the quota
+    -> mark DELETED
+
+Each step is idempotent and keyed by the server, so the delete also finishes whatever a
+crashed or cancelled create left half-done.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+from workflows import steps
+from workflows.contracts import (
+    HOST,
+    AwaitWorkflowInput,
+    DeleteServerInput,
+    DeleteServerResult,
+    ServerRef,
+    StepContext,
+)
+
+
+@workflow.defn(name="DeleteServer")
+class DeleteServer:
+    def __init__(self) -> None:
+        self._phase = "starting"
+
+    @workflow.query(name="phase")
+    def phase(self) -> str:
+        return self._phase
+
+    @workflow.run
+    async def run(self, inp: DeleteServerInput) -> DeleteServerResult:
+        def ref(event: str) -> ServerRef:
+            return ServerRef(StepContext(inp.server_id, inp.request_id, event))
+
+        if inp.running_workflow_id:
+            self._phase = f"cancelling {inp.running_workflow_id}"
+            await steps.cancel_operation(AwaitWorkflowInput(inp.running_workflow_id))
+
+        placement = await steps.load_placement(ref("load_placement"))
+        host = placement.host
+        if host is not None:
+            workflow.upsert_search_attributes([HOST.value_set(host)])
+            self._phase = f"removing the domain from {host}"
+            await steps.undefine_domain(host, ref(f"undefine_domain@{host}"))
+            await steps.delete_disk(host, ref(f"delete_disk@{host}"))
+
+        self._phase = "releasing network, claims and quota"
+        await steps.release_network(ref("release_network"))
+        await steps.release_claims(ref("release_claims"))
+        await steps.release_quota(ref("release_quota"))
+        await steps.finish_delete(ref("finish_delete"))
+        self._phase = "deleted"
+        return DeleteServerResult(inp.server_id, host)

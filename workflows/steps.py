@@ -1,0 +1,170 @@
+"""Typed calls of the activities, each with its queue, timeout, retry policy and a summary a
+person can read in the Temporal UI. Workflows call these instead of naming activities."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.workflow import ActivityCancellationType
+
+from workflows.contracts import (
+    CONTROL_TASK_QUEUE,
+    DB_RETRY,
+    DB_STEP_TIMEOUT,
+    HOST_RETRY,
+    HOST_STEP_HEARTBEAT,
+    HOST_STEP_TIMEOUT,
+    UNDO_RETRY,
+    AwaitWorkflowInput,
+    ClaimRef,
+    DefineInput,
+    DiskInput,
+    DiskResult,
+    FailInput,
+    FinishInput,
+    NetworkInput,
+    NetworkResult,
+    PowerResult,
+    ReserveInput,
+    ReserveResult,
+    ScheduleInput,
+    ScheduleResult,
+    ServerPlacement,
+    ServerRef,
+    compute_task_queue,
+)
+
+T = TypeVar("T")
+
+
+async def _control(name: str, arg: Any, result_type: type[T] | None, summary: str,
+                   retry: RetryPolicy = DB_RETRY) -> T:
+    return await workflow.execute_activity(
+        name,
+        arg,
+        result_type=result_type,
+        task_queue=CONTROL_TASK_QUEUE,
+        start_to_close_timeout=DB_STEP_TIMEOUT,
+        retry_policy=retry,
+        # A cancelled workflow waits for the step to really stop before it compensates:
+        # otherwise a step could finish after its undo ran.
+        cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        summary=summary,
+    )
+
+
+async def _on_host(host: str, name: str, arg: Any, result_type: type[T] | None, summary: str,
+                   retry: RetryPolicy = HOST_RETRY) -> T:
+    return await workflow.execute_activity(
+        name,
+        arg,
+        result_type=result_type,
+        task_queue=compute_task_queue(host),
+        start_to_close_timeout=HOST_STEP_TIMEOUT,
+        heartbeat_timeout=HOST_STEP_HEARTBEAT,
+        retry_policy=retry,
+        cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        summary=summary,
+    )
+
+
+# ----------------------------------------------------------- control plane
+
+
+async def reserve_quota(inp: ReserveInput) -> ReserveResult:
+    r = inp.request
+    return await _control(
+        "reserve_quota", inp, ReserveResult,
+        f"record {len(inp.servers)} server(s), reserve {r.vcpus} vCPU / {r.memory_mb} MiB each",
+    )
+
+
+async def schedule(inp: ScheduleInput) -> ScheduleResult:
+    note = f" (not {', '.join(inp.exclude_hosts)})" if inp.exclude_hosts else ""
+    return await _control(
+        "schedule", inp, ScheduleResult,
+        f"attempt {inp.attempt}: pick a host and claim {inp.vcpus} vCPU/{inp.memory_mb} MiB/"
+        f"{inp.disk_gb} GiB{note}",
+    )
+
+
+async def release_claim(inp: ClaimRef) -> None:
+    await _control("release_claim", inp, None, f"release claim {inp.claim_id}", UNDO_RETRY)
+
+
+async def release_claims(inp: ServerRef) -> None:
+    await _control("release_claims", inp, None, "release every claim of the server", UNDO_RETRY)
+
+
+async def allocate_network(inp: NetworkInput) -> NetworkResult:
+    floating = sum(p.floating_ip for p in inp.ports)
+    return await _control(
+        "allocate_network", inp, NetworkResult,
+        f"allocate {len(inp.ports)} port(s) with fixed IPs, {floating} floating IP(s)",
+    )
+
+
+async def release_network(inp: ServerRef) -> None:
+    await _control("release_network", inp, None, "release ports, fixed and floating IPs",
+                   UNDO_RETRY)
+
+
+async def release_quota(inp: ServerRef) -> None:
+    await _control("release_quota", inp, None, "give the reserved quota back", UNDO_RETRY)
+
+
+async def finish_create(inp: FinishInput) -> None:
+    await _control("finish_create", inp, None, f"mark ACTIVE on {inp.host}, commit quota")
+
+
+async def fail_create(inp: FailInput) -> None:
+    await _control("fail_create", inp, None, f"mark ERROR: {inp.message[:80]}", UNDO_RETRY)
+
+
+async def load_placement(inp: ServerRef) -> ServerPlacement:
+    return await _control("load_placement", inp, ServerPlacement, "find the server's host")
+
+
+async def finish_delete(inp: ServerRef) -> None:
+    await _control("finish_delete", inp, None, "mark DELETED", UNDO_RETRY)
+
+
+async def cancel_operation(inp: AwaitWorkflowInput) -> None:
+    await workflow.execute_activity(
+        "cancel_operation",
+        inp,
+        task_queue=CONTROL_TASK_QUEUE,
+        start_to_close_timeout=timedelta(minutes=10),
+        heartbeat_timeout=timedelta(seconds=10),
+        retry_policy=UNDO_RETRY,
+        summary=f"cancel {inp.workflow_id} and wait until it has compensated",
+    )
+
+
+# ----------------------------------------------------------- on a host
+
+
+async def prepare_disk(host: str, inp: DiskInput) -> DiskResult:
+    return await _on_host(host, "prepare_disk", inp, DiskResult,
+                          f"create a {inp.disk_gb} GiB disk on {host}")
+
+
+async def delete_disk(host: str, inp: ServerRef) -> None:
+    await _on_host(host, "delete_disk", inp, None, f"delete the disk on {host}", UNDO_RETRY)
+
+
+async def define_domain(host: str, inp: DefineInput) -> None:
+    await _on_host(host, "define_domain", inp, None, f"define domain on {host}")
+
+
+async def start_domain(host: str, inp: ServerRef) -> PowerResult:
+    return await _on_host(host, "start_domain", inp, PowerResult,
+                          f"start domain on {host}, wait until running")
+
+
+async def undefine_domain(host: str, inp: ServerRef) -> None:
+    await _on_host(host, "undefine_domain", inp, None, f"destroy and undefine on {host}",
+                   UNDO_RETRY)
