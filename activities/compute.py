@@ -35,7 +35,9 @@ def _heartbeat() -> None:
 
 
 class ComputeActivities:
-    def __init__(self, host: str, driver: LibvirtHost, db: Database, domain_type: str = "test") -> None:
+    def __init__(
+        self, host: str, driver: LibvirtHost, db: Database, domain_type: str = "test"
+    ) -> None:
         self.host = host
         self.driver = driver
         self.domain_type = domain_type
@@ -70,7 +72,11 @@ class ComputeActivities:
 
     @activity.defn(name="delete_disk")
     def delete_disk(self, inp: ServerRef) -> None:
-        self._step(inp.ctx, inp.ctx.event or "delete_disk", lambda: self.driver.delete_disk(inp.ctx.server_id))
+        self._step(
+            inp.ctx,
+            inp.ctx.event or "delete_disk",
+            lambda: self.driver.delete_disk(inp.ctx.server_id),
+        )
 
     @activity.defn(name="define_domain")
     def define_domain(self, inp: DefineInput) -> None:
@@ -81,20 +87,27 @@ class ComputeActivities:
             vcpus=inp.vcpus,
             memory_mb=inp.memory_mb,
             disk_path=inp.disk_path,
-            nics=tuple(NicSpec(mac=p.mac_address, network=HOST_NETWORK, port_id=p.port_id)
-                       for p in inp.ports),
+            nics=tuple(
+                NicSpec(mac=p.mac_address, network=HOST_NETWORK, port_id=p.port_id)
+                for p in inp.ports
+            ),
             domain_type=self.domain_type,
             project_id=inp.project_id,
             flavor_name=inp.flavor_name,
             image_id=inp.image_id,
         )
-        self._step(inp.ctx, inp.ctx.event or "define_domain", lambda: self.driver.define(build_domain_xml(spec)))
+        self._step(
+            inp.ctx,
+            inp.ctx.event or "define_domain",
+            lambda: self.driver.define(build_domain_xml(spec)),
+        )
 
     @activity.defn(name="start_domain")
     def start_domain(self, inp: ServerRef) -> PowerResult:
         """Start the domain and wait until libvirt reports it running."""
         self._step(
-            inp.ctx, inp.ctx.event or "start_domain",
+            inp.ctx,
+            inp.ctx.event or "start_domain",
             lambda: self.driver.start(inp.ctx.server_id, on_wait=_heartbeat),
         )
         state = self.driver.power_state(inp.ctx.server_id)
@@ -103,7 +116,11 @@ class ComputeActivities:
     @activity.defn(name="undefine_domain")
     def undefine_domain(self, inp: ServerRef) -> None:
         """Destroy (if running) and undefine. A domain that is already gone counts as done."""
-        self._step(inp.ctx, inp.ctx.event or "undefine_domain", lambda: self.driver.undefine(inp.ctx.server_id))
+        self._step(
+            inp.ctx,
+            inp.ctx.event or "undefine_domain",
+            lambda: self.driver.undefine(inp.ctx.server_id),
+        )
 
     def all(self) -> list[Callable[..., object]]:
         return [

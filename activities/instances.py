@@ -12,6 +12,7 @@ from novaflow import quota, servers
 from novaflow.db import Database
 from novaflow.errors import NovaflowError
 from novaflow.servers import ServerDraft
+from novaflow.virt.faults import FaultInjector
 from workflows.contracts import (
     ActionFinishInput,
     FailInput,
@@ -37,9 +38,9 @@ def quota_needed(inp: ReserveInput) -> quota.QuotaDeltas:
 
 
 class InstanceActivities:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, faults: FaultInjector | None = None) -> None:
         self.db = db
-        self.recorder = StepRecorder(db)
+        self.recorder = StepRecorder(db, faults)
 
     @activity.defn(name="reserve_quota")
     def reserve_quota(self, inp: ReserveInput) -> ReserveResult:

@@ -9,6 +9,7 @@ from temporalio import activity
 from activities.base import StepRecorder
 from novaflow import ipam, servers
 from novaflow.db import Database
+from novaflow.virt.faults import FaultInjector
 from workflows.contracts import AllocatedPort, NetworkInput, NetworkResult, ServerRef
 
 _PORT_NAMESPACE = uuid.UUID("6f1c1d1e-7c43-4d5e-9a55-2b0c7d4e8a10")
@@ -25,9 +26,9 @@ def floating_ip_id_for(server_id: str, index: int) -> str:
 
 
 class NetworkActivities:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, faults: FaultInjector | None = None) -> None:
         self.db = db
-        self.recorder = StepRecorder(db)
+        self.recorder = StepRecorder(db, faults)
 
     @activity.defn(name="allocate_network")
     def allocate_network(self, inp: NetworkInput) -> NetworkResult:

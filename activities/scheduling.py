@@ -14,17 +14,24 @@ from novaflow.errors import NoValidHost
 from novaflow.models import utcnow
 from novaflow.scheduler import FilterScheduler, RequestSpec
 from novaflow.scheduler import NoValidHost as NoHostPassed
+from novaflow.virt.faults import FaultInjector
 from workflows.contracts import ClaimRef, ScheduleInput, ScheduleResult, ServerRef, claim_id_for
 
 CANDIDATES = 3  # the chosen host and two alternates, as Nova's max_attempts default
 
 
 class SchedulingActivities:
-    def __init__(self, db: Database, scheduler: FilterScheduler, service_down: timedelta) -> None:
+    def __init__(
+        self,
+        db: Database,
+        scheduler: FilterScheduler,
+        service_down: timedelta,
+        faults: FaultInjector | None = None,
+    ) -> None:
         self.db = db
         self.scheduler = scheduler
         self.service_down = service_down
-        self.recorder = StepRecorder(db)
+        self.recorder = StepRecorder(db, faults)
 
     @activity.defn(name="schedule")
     def schedule(self, inp: ScheduleInput) -> ScheduleResult:
@@ -54,11 +61,17 @@ class SchedulingActivities:
                 raise NoValidHost(str(error)) from error
             for index, host in enumerate(ranked):
                 if placement.claim(
-                    session, claim_id, server_id, host.name, inp.vcpus, inp.memory_mb,
-                    inp.disk_gb, group_id=inp.server_group_id,
+                    session,
+                    claim_id,
+                    server_id,
+                    host.name,
+                    inp.vcpus,
+                    inp.memory_mb,
+                    inp.disk_gb,
+                    group_id=inp.server_group_id,
                 ):
                     servers.set_task_state(session, server_id, "networking", host=host.name)
-                    alternates = [h.name for h in ranked[index + 1:]]
+                    alternates = [h.name for h in ranked[index + 1 :]]
                     return ScheduleResult(host=host.name, claim_id=claim_id, alternates=alternates)
             raise NoValidHost(
                 "No valid host was found. There are not enough hosts available "

@@ -1,6 +1,6 @@
 """The FastAPI application: stateless, validates, records the request, starts workflows.
 
-    uvicorn api.app:app --port 8774
+uvicorn api.app:app --port 8774
 """
 
 from __future__ import annotations
@@ -49,8 +49,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/", tags=["versions"])
     def versions() -> dict[str, Any]:
-        return {"versions": [{"id": "v2.1", "status": "CURRENT", "version": "2.1",
-                              "min_version": "2.1", "links": []}]}
+        return {
+            "versions": [
+                {
+                    "id": "v2.1",
+                    "status": "CURRENT",
+                    "version": "2.1",
+                    "min_version": "2.1",
+                    "links": [],
+                }
+            ]
+        }
 
     return app
 

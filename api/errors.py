@@ -14,9 +14,16 @@ from novaflow.errors import NovaflowError
 
 log = logging.getLogger("novaflow.api")
 
-_TITLES = {400: "badRequest", 401: "unauthorized", 403: "forbidden", 404: "itemNotFound",
-           405: "badMethod", 409: "conflictingRequest", 415: "badMediaType",
-           503: "serviceUnavailable"}
+_TITLES = {
+    400: "badRequest",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "itemNotFound",
+    405: "badMethod",
+    409: "conflictingRequest",
+    415: "badMediaType",
+    503: "serviceUnavailable",
+}
 
 
 def error_response(code: int, message: str, title: str | None = None) -> JSONResponse:
@@ -25,10 +32,20 @@ def error_response(code: int, message: str, title: str | None = None) -> JSONRes
 
 
 def _field_name(loc: tuple[object, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body",)]
-    # Drop pydantic's union/type tags so the user sees the field they wrote.
-    parts = [p for p in parts if not p.startswith("function-") and p not in {"str", "int"}]
-    return ".".join(parts) or "body"
+    """The path the user wrote, e.g. `server.networks[0].uuid`, from pydantic's `loc`."""
+    path = ""
+    for index, part in enumerate(loc):
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif not (index == 0 and part == "body") and not _is_tag(str(part)):
+            path += f".{part}" if path else str(part)
+    return path or "body"
+
+
+def _is_tag(part: str) -> bool:
+    # pydantic names the union member or validator an error came from in its loc:
+    # 'str', 'int', "literal['auto','none']", 'list[NetworkEntry]', 'function-after[...]'.
+    return part in {"str", "int", "bool"} or part.startswith("function-") or "[" in part
 
 
 def install(app: FastAPI) -> None:
@@ -38,13 +55,20 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
-        first = error.errors()[0] if error.errors() else {}
-        loc = tuple(first.get("loc", ()))
-        if first.get("type") == "json_invalid":
+        found = list(error.errors()) or [{}]
+        if any(e.get("type") == "json_invalid" for e in found):
             return error_response(400, "Malformed request body: not valid JSON")
-        field = _field_name(loc)
-        reason = first.get("msg", "invalid")
-        return error_response(400, f"Invalid input for field/attribute {field}. {reason}")
+        # With a union (e.g. networks: "auto" | [...]) pydantic reports each member; the one
+        # that got deepest into the user's input is the one they meant.
+        deepest = max(len(e.get("loc", ())) for e in found)
+        tied = [e for e in found if len(e.get("loc", ())) == deepest]
+        field = _field_name(tuple(tied[0].get("loc", ())))
+        reasons = dict.fromkeys(
+            e.get("msg", "invalid") for e in tied if _field_name(tuple(e.get("loc", ()))) == field
+        )
+        return error_response(
+            400, f"Invalid input for field/attribute {field}. " + "; ".join(reasons)
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:

@@ -35,14 +35,18 @@ class ServiceUnavailable(NovaflowError):
 
 
 def _attributes(server_id: str, project_id: str, operation: str) -> TypedSearchAttributes:
-    return TypedSearchAttributes([
-        SearchAttributePair(SERVER_ID, server_id),
-        SearchAttributePair(PROJECT_ID, project_id),
-        SearchAttributePair(OPERATION, operation),
-    ])
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(SERVER_ID, server_id),
+            SearchAttributePair(PROJECT_ID, project_id),
+            SearchAttributePair(OPERATION, operation),
+        ]
+    )
 
 
-async def start_create(client: Client, reserve: ReserveInput, max_build_attempts: int) -> ReserveResult:
+async def start_create(
+    client: Client, reserve: ReserveInput, max_build_attempts: int
+) -> ReserveResult:
     """Start CreateServer for the first server with the quota reservation as its first step
     (update-with-start): the caller learns at once whether the quota allowed it."""
     request, first = reserve.request, reserve.servers[0]
@@ -55,7 +59,7 @@ async def start_create(client: Client, reserve: ReserveInput, max_build_attempts
         search_attributes=_attributes(first.server_id, request.project_id, "create"),
         memo={"request": asdict(request), "servers": [asdict(s) for s in reserve.servers]},
         static_summary=f"create server {first.name} ({request.flavor_name}) for "
-                       f"{request.user_id}@{request.project_id}",
+        f"{request.user_id}@{request.project_id}",
         static_details=(
             f"server `{first.server_id}`, flavor {request.flavor_name} ({request.vcpus} vCPU, "
             f"{request.memory_mb} MiB, {request.disk_gb} GiB), image `{request.image_id}`, "

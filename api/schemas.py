@@ -31,9 +31,10 @@ class ServerCreate(Strict):
     networks: Literal["auto", "none"] | list[NetworkEntry] = "auto"
     key_name: Annotated[StrictStr, Field(min_length=1, max_length=255)] | None = None
     user_data: Annotated[StrictStr, Field(max_length=65535)] | None = None
-    metadata: dict[Annotated[StrictStr, Field(min_length=1, max_length=255)],
-                   Annotated[StrictStr, Field(max_length=255)]] = Field(default_factory=dict,
-                                                                        max_length=128)
+    metadata: dict[
+        Annotated[StrictStr, Field(min_length=1, max_length=255)],
+        Annotated[StrictStr, Field(max_length=255)],
+    ] = Field(default_factory=dict, max_length=128)
     availability_zone: Annotated[StrictStr, Field(min_length=1, max_length=255)] | None = None
     min_count: Annotated[StrictInt, Field(ge=1, le=100)] = 1
     max_count: Annotated[StrictInt, Field(ge=1, le=100)] | None = None

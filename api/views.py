@@ -32,12 +32,23 @@ def links(kind: str, item_id: str) -> list[dict[str, str]]:
 
 
 def flavor_view(flavor: Flavor, detail: bool = True) -> dict[str, Any]:
-    body: dict[str, Any] = {"id": flavor.id, "name": flavor.name, "links": links("flavors", flavor.id)}
+    body: dict[str, Any] = {
+        "id": flavor.id,
+        "name": flavor.name,
+        "links": links("flavors", flavor.id),
+    }
     if detail:
         body.update(
-            vcpus=flavor.vcpus, ram=flavor.ram, disk=flavor.disk, swap="",
-            **{"OS-FLV-EXT-DATA:ephemeral": 0, "OS-FLV-DISABLED:disabled": False,
-               "os-flavor-access:is_public": flavor.is_public, "rxtx_factor": 1.0},
+            vcpus=flavor.vcpus,
+            ram=flavor.ram,
+            disk=flavor.disk,
+            swap="",
+            **{
+                "OS-FLV-EXT-DATA:ephemeral": 0,
+                "OS-FLV-DISABLED:disabled": False,
+                "os-flavor-access:is_public": flavor.is_public,
+                "rxtx_factor": 1.0,
+            },
         )
     return body
 
@@ -61,11 +72,23 @@ def addresses(session: Session, server_id: str) -> dict[str, list[dict[str, Any]
     for port in ipam.ports_of(session, server_id):
         entries = result.setdefault(port.network_name, [])
         for address in port.fixed_ips:
-            entries.append({"version": 4, "addr": address, "OS-EXT-IPS:type": "fixed",
-                            "OS-EXT-IPS-MAC:mac_addr": port.mac_address})
+            entries.append(
+                {
+                    "version": 4,
+                    "addr": address,
+                    "OS-EXT-IPS:type": "fixed",
+                    "OS-EXT-IPS-MAC:mac_addr": port.mac_address,
+                }
+            )
         for address in port.floating_ips:
-            entries.append({"version": 4, "addr": address, "OS-EXT-IPS:type": "floating",
-                            "OS-EXT-IPS-MAC:mac_addr": port.mac_address})
+            entries.append(
+                {
+                    "version": 4,
+                    "addr": address,
+                    "OS-EXT-IPS:type": "floating",
+                    "OS-EXT-IPS-MAC:mac_addr": port.mac_address,
+                }
+            )
     return result
 
 
@@ -87,8 +110,12 @@ def server_view(session: Session, server: Server, ctx: RequestContext) -> dict[s
         "flavor": {
             "id": server.flavor_id,
             "original_name": flavor.name if flavor else server.flavor_id,
-            "vcpus": server.vcpus, "ram": server.memory_mb, "disk": server.disk_gb,
-            "ephemeral": 0, "swap": 0, "extra_specs": {},
+            "vcpus": server.vcpus,
+            "ram": server.memory_mb,
+            "disk": server.disk_gb,
+            "ephemeral": 0,
+            "swap": 0,
+            "extra_specs": {},
         },
         "created": iso(server.created_at),
         "updated": iso(server.updated_at),
@@ -111,17 +138,22 @@ def server_view(session: Session, server: Server, ctx: RequestContext) -> dict[s
         "security_groups": [{"name": "default"}],
     }
     if ctx.is_admin:
-        body.update({
-            "OS-EXT-SRV-ATTR:host": server.host,
-            "OS-EXT-SRV-ATTR:hypervisor_hostname": server.host,
-            "OS-EXT-SRV-ATTR:instance_name": f"instance-{server.id}",
-            "OS-EXT-SRV-ATTR:reservation_id": server.reservation_id,
-            "OS-EXT-SRV-ATTR:launch_index": server.launch_index,
-            "OS-EXT-SRV-ATTR:user_data": server.user_data,
-        })
+        body.update(
+            {
+                "OS-EXT-SRV-ATTR:host": server.host,
+                "OS-EXT-SRV-ATTR:hypervisor_hostname": server.host,
+                "OS-EXT-SRV-ATTR:instance_name": f"instance-{server.id}",
+                "OS-EXT-SRV-ATTR:reservation_id": server.reservation_id,
+                "OS-EXT-SRV-ATTR:launch_index": server.launch_index,
+                "OS-EXT-SRV-ATTR:user_data": server.user_data,
+            }
+        )
     if server.vm_state == "error" and server.fault_message:
-        fault: dict[str, Any] = {"code": server.fault_code or 500, "message": server.fault_message,
-                                 "created": iso(server.fault_created)}
+        fault: dict[str, Any] = {
+            "code": server.fault_code or 500,
+            "message": server.fault_message,
+            "created": iso(server.fault_created),
+        }
         if ctx.is_admin and server.fault_details:
             fault["details"] = server.fault_details
         body["fault"] = fault
@@ -150,7 +182,9 @@ def action_view(action: InstanceAction) -> dict[str, Any]:
     }
 
 
-def action_events(session: Session, action: InstanceAction, ctx: RequestContext) -> list[dict[str, Any]]:
+def action_events(
+    session: Session, action: InstanceAction, ctx: RequestContext
+) -> list[dict[str, Any]]:
     rows = session.exec(
         select(InstanceActionEvent)
         .where(InstanceActionEvent.server_id == action.server_id)

@@ -97,13 +97,15 @@ class Stack:
     @property
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env.update({
-            "NOVAFLOW_DATABASE_URL": str(self.database_url),
-            "NOVAFLOW_TEMPORAL_ADDRESS": f"127.0.0.1:{self.temporal_port}",
-            "NOVAFLOW_STATE_DIR": str(self.state_dir),
-            "PYTHONPATH": str(REPO) + os.pathsep + env.get("PYTHONPATH", ""),
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "NOVAFLOW_DATABASE_URL": str(self.database_url),
+                "NOVAFLOW_TEMPORAL_ADDRESS": f"127.0.0.1:{self.temporal_port}",
+                "NOVAFLOW_STATE_DIR": str(self.state_dir),
+                "PYTHONPATH": str(REPO) + os.pathsep + env.get("PYTHONPATH", ""),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         env.update(self.extra_env)
         return env
 
@@ -115,31 +117,58 @@ class Stack:
 
     # ------------------------------------------------------------ processes
 
+    def log_size(self, name: str) -> int:
+        path = self.log_path(name)
+        return len(path.read_text(errors="replace")) if path.exists() else 0
+
     def spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         log = open(self.log_path(name), "ab")  # noqa: SIM115  (lives as long as the process)
-        process = subprocess.Popen(argv, env=self.env, cwd=REPO, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            argv,
+            env=self.env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.processes[name] = process
         return process
 
-    def wait_log(self, name: str, marker: str, timeout: float = 60.0) -> None:
+    def wait_log(self, name: str, marker: str, timeout: float = 60.0, offset: int = 0) -> None:
+        """Wait until `marker` appears in the process's log after byte `offset`."""
         path = self.log_path(name)
 
         def ready() -> bool:
             process = self.processes.get(name)
             if process is not None and process.poll() is not None:
-                raise RuntimeError(f"{name} exited ({process.returncode}); see {path}:\n"
-                                   + path.read_text()[-3000:])
-            return path.exists() and marker in path.read_text(errors="replace")
+                raise RuntimeError(
+                    f"{name} exited ({process.returncode}); see {path}:\n"
+                    + path.read_text()[-3000:]
+                )
+            return path.exists() and marker in path.read_text(errors="replace")[offset:]
 
         wait_for(ready, f"{name} ({marker!r} in {path})", timeout)
 
     def start_temporal(self) -> None:
-        argv = [temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1",
-                "--port", str(self.temporal_port), "--ui-port", str(self.ui_port),
-                "--db-filename", str(self.state_dir / "temporal.db"),
-                "--sqlite-pragma", "journal_mode=wal", "--log-level", "warn",
-                "--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000"]
+        argv = [
+            temporal_binary(),
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.temporal_port),
+            "--ui-port",
+            str(self.ui_port),
+            "--db-filename",
+            str(self.state_dir / "temporal.db"),
+            "--sqlite-pragma",
+            "journal_mode=wal",
+            "--log-level",
+            "warn",
+            "--dynamic-config-value",
+            "history.transferProcessorMaxPollRPS=1000",
+        ]
         for key in SEARCH_ATTRIBUTES:
             kind = "Bool" if key.value_type is bool else "Keyword"
             argv += ["--search-attribute", f"{key.name}={kind}"]
@@ -154,24 +183,58 @@ class Stack:
         db.dispose()
 
     def start_control(self) -> None:
+        offset = self.log_size("control")
         self.spawn("control", [sys.executable, "-m", "workers.control"])
-        self.wait_log("control", "control worker ready")
+        self.wait_log("control", "control worker ready", offset=offset)
+
+    @property
+    def control_state_dir(self) -> Path:
+        return self.state_dir / "control"
 
     def start_compute(self, host: SimulatedHost) -> None:
         state = self.host_state_dir(host.name)
         state.mkdir(parents=True, exist_ok=True)
         node_file = state / "node.xml"
-        node_file.write_text(build_host_xml(host.cpus, host.memory_mb, host.disk_gb,
-                                            str(state / "images"), arch=host.arch))
+        node_file.write_text(
+            build_host_xml(
+                host.cpus, host.memory_mb, host.disk_gb, str(state / "images"), arch=host.arch
+            )
+        )
         name = f"compute-{host.name}"
-        self.spawn(name, [sys.executable, "-m", "workers.compute", "--host", host.name,
-                          "--uri", f"test://{node_file}", "--az", host.availability_zone,
-                          "--state-dir", str(state)])
-        self.wait_log(name, "compute worker ready")
+        offset = self.log_size(name)
+        self.spawn(
+            name,
+            [
+                sys.executable,
+                "-m",
+                "workers.compute",
+                "--host",
+                host.name,
+                "--uri",
+                f"test://{node_file}",
+                "--az",
+                host.availability_zone,
+                "--state-dir",
+                str(state),
+            ],
+        )
+        self.wait_log(name, "compute worker ready", offset=offset)
 
     def start_api(self) -> None:
-        self.spawn("api", [sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1",
-                           "--port", str(self.api_port), "--no-access-log"])
+        self.spawn(
+            "api",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "api.app:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.api_port),
+                "--no-access-log",
+            ],
+        )
         wait_for(lambda: port_open(self.api_port), "the API", 60)
 
     def start(self) -> None:
@@ -210,12 +273,16 @@ class Stack:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--state-dir", type=Path, default=Path(".state"))
     parser.add_argument("--hosts", type=int, default=len(DEFAULT_HOSTS))
     args = parser.parse_args()
-    hosts = tuple(DEFAULT_HOSTS[i] if i < len(DEFAULT_HOSTS) else SimulatedHost(f"host-{i}")
-                  for i in range(args.hosts))
+    hosts = tuple(
+        DEFAULT_HOSTS[i] if i < len(DEFAULT_HOSTS) else SimulatedHost(f"host-{i}")
+        for i in range(args.hosts)
+    )
     stack = Stack(state_dir=args.state_dir, hosts=hosts)
     stopping = False
 
@@ -227,13 +294,16 @@ def main() -> None:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         stack.start()
-        print(f"""
-novaflow is running (state in {stack.state_dir}, logs in {stack.state_dir / 'logs'})
+        print(
+            f"""
+novaflow is running (state in {stack.state_dir}, logs in {stack.state_dir / "logs"})
   API            {stack.api_url}/v2.1        (docs: {stack.api_url}/docs)
   Temporal UI    {stack.ui_url}
-  hosts          {', '.join(h.name for h in stack.hosts)} (libvirt test driver)
+  hosts          {", ".join(h.name for h in stack.hosts)} (libvirt test driver)
   auth           noauth: send 'X-Auth-Token: <user>:<project>' ('admin:<project>' is admin)
-Ctrl-C stops everything.""", flush=True)
+Ctrl-C stops everything.""",
+            flush=True,
+        )
         while not stopping:
             for name, process in stack.processes.items():
                 if process.poll() is not None:

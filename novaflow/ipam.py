@@ -44,7 +44,9 @@ def check_address_in_subnet(subnet: Subnet, address: str) -> None:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
-        raise Invalid(f"Invalid input for field/attribute fixed_ip. '{address}' is not an IP address") from None
+        raise Invalid(
+            f"Invalid input for field/attribute fixed_ip. '{address}' is not an IP address"
+        ) from None
     start, end = (ipaddress.ip_address(a) for a in (subnet.allocation_start, subnet.allocation_end))
     if not start <= ip <= end:
         raise Invalid(
@@ -84,7 +86,9 @@ def _take_address(session: Session, subnet: Subnet, wanted: str | None, make_row
 
 def _used_addresses(session: Session, subnet: Subnet) -> set[str]:
     fixed = session.exec(select(FixedIP.address).where(FixedIP.subnet_id == subnet.id))
-    floating = session.exec(select(FloatingIP.address).where(FloatingIP.network_id == subnet.network_id))
+    floating = session.exec(
+        select(FloatingIP.address).where(FloatingIP.network_id == subnet.network_id)
+    )
     return set(fixed) | set(floating)
 
 
@@ -120,7 +124,12 @@ def create_port(
     )
     session.add(port)
     session.flush()
-    _take_address(session, subnet, fixed_ip, lambda a: FixedIP(subnet_id=subnet.id, address=a, port_id=port_id))
+    _take_address(
+        session,
+        subnet,
+        fixed_ip,
+        lambda a: FixedIP(subnet_id=subnet.id, address=a, port_id=port_id),
+    )
     return port
 
 
@@ -137,7 +146,11 @@ def bind_port(session: Session, port_id: str, server_id: str) -> Port:
 
 
 def allocate_floating_ip(
-    session: Session, floating_ip_id: str, project_id: str, port: Port, pool_network_id: str | None = None
+    session: Session,
+    floating_ip_id: str,
+    project_id: str,
+    port: Port,
+    pool_network_id: str | None = None,
 ) -> FloatingIP:
     existing = session.get(FloatingIP, floating_ip_id)
     if existing is not None:

@@ -76,7 +76,9 @@ def claim(
             col(Host.memory_mb_used) + memory_mb
             <= col(Host.memory_mb) * col(Host.ram_allocation_ratio)
         )
-        .where(col(Host.disk_gb_used) + disk_gb <= col(Host.disk_gb) * col(Host.disk_allocation_ratio))
+        .where(
+            col(Host.disk_gb_used) + disk_gb <= col(Host.disk_gb) * col(Host.disk_allocation_ratio)
+        )
         .values(
             vcpus_used=col(Host.vcpus_used) + vcpus,
             memory_mb_used=col(Host.memory_mb_used) + memory_mb,

@@ -117,8 +117,12 @@ def release(session: Session, reservation_id: str) -> bool:
     session.execute(
         update(ProjectUsage)
         .where(col(ProjectUsage.project_id) == row.project_id)
-        .values({getattr(ProjectUsage, name): getattr(ProjectUsage, name) + delta
-                 for name, delta in amounts.items()})
+        .values(
+            {
+                getattr(ProjectUsage, name): getattr(ProjectUsage, name) + delta
+                for name, delta in amounts.items()
+            }
+        )
     )
     row.state = "released"
     session.flush()
@@ -136,8 +140,12 @@ def _try_increment(
     result = session.execute(
         update(ProjectUsage)
         .where(*conditions)
-        .values({getattr(ProjectUsage, name): getattr(ProjectUsage, name) + amount
-                 for name, amount in amounts.items()})
+        .values(
+            {
+                getattr(ProjectUsage, name): getattr(ProjectUsage, name) + amount
+                for name, amount in amounts.items()
+            }
+        )
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
 

@@ -18,26 +18,54 @@ FLAVORS = [
 ]
 # Fixed ids so that docs, scripts and tests can name them.
 IMAGES = [
-    Image(id="6b7c0e4a-2f44-4b8e-9b1a-0c1f1d9e5a01", name="cirros-0.6.2", size=21430272,
-          properties={"architecture": "x86_64", "os_distro": "cirros"}),
-    Image(id="6b7c0e4a-2f44-4b8e-9b1a-0c1f1d9e5a02", name="debian-12", size=355401728,
-          min_disk=2, properties={"architecture": "x86_64", "os_distro": "debian"}),
-    Image(id="6b7c0e4a-2f44-4b8e-9b1a-0c1f1d9e5a03", name="debian-12-arm64", size=341573632,
-          min_disk=2, properties={"architecture": "aarch64", "os_distro": "debian"}),
+    Image(
+        id="6b7c0e4a-2f44-4b8e-9b1a-0c1f1d9e5a01",
+        name="cirros-0.6.2",
+        size=21430272,
+        properties={"architecture": "x86_64", "os_distro": "cirros"},
+    ),
+    Image(
+        id="6b7c0e4a-2f44-4b8e-9b1a-0c1f1d9e5a02",
+        name="debian-12",
+        size=355401728,
+        min_disk=2,
+        properties={"architecture": "x86_64", "os_distro": "debian"},
+    ),
+    Image(
+        id="6b7c0e4a-2f44-4b8e-9b1a-0c1f1d9e5a03",
+        name="debian-12-arm64",
+        size=341573632,
+        min_disk=2,
+        properties={"architecture": "aarch64", "os_distro": "debian"},
+    ),
 ]
 T = TypeVar("T", bound=SQLModel)
 
 PRIVATE_NETWORK_ID = "3f4e1b2a-9c8d-4e7f-a6b5-0d1c2e3f4a01"
 PUBLIC_NETWORK_ID = "3f4e1b2a-9c8d-4e7f-a6b5-0d1c2e3f4a02"
 NETWORKS = [
-    (Network(id=PRIVATE_NETWORK_ID, name="private"),
-     Subnet(id="7a6b5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c01", network_id=PRIVATE_NETWORK_ID,
-            cidr="10.0.0.0/22", gateway_ip="10.0.0.1",
-            allocation_start="10.0.0.2", allocation_end="10.0.3.254")),
-    (Network(id=PUBLIC_NETWORK_ID, name="public", external=True),
-     Subnet(id="7a6b5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c02", network_id=PUBLIC_NETWORK_ID,
-            cidr="172.24.4.0/24", gateway_ip="172.24.4.1",
-            allocation_start="172.24.4.10", allocation_end="172.24.4.250")),
+    (
+        Network(id=PRIVATE_NETWORK_ID, name="private"),
+        Subnet(
+            id="7a6b5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c01",
+            network_id=PRIVATE_NETWORK_ID,
+            cidr="10.0.0.0/22",
+            gateway_ip="10.0.0.1",
+            allocation_start="10.0.0.2",
+            allocation_end="10.0.3.254",
+        ),
+    ),
+    (
+        Network(id=PUBLIC_NETWORK_ID, name="public", external=True),
+        Subnet(
+            id="7a6b5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c02",
+            network_id=PUBLIC_NETWORK_ID,
+            cidr="172.24.4.0/24",
+            gateway_ip="172.24.4.1",
+            allocation_start="172.24.4.10",
+            allocation_end="172.24.4.250",
+        ),
+    ),
 ]
 
 

@@ -151,8 +151,9 @@ def mark_error(session: Session, server_id: str, message: str, details: str, cod
     session.flush()
 
 
-def begin_delete(session: Session, server_id: str, request_id: str, user_id: str,
-                 workflow_id: str) -> str | None:
+def begin_delete(
+    session: Session, server_id: str, request_id: str, user_id: str, workflow_id: str
+) -> str | None:
     """Compare-and-swap the server into task 'deleting' and record the action.
 
     Returns the workflow id of the operation that was running, which the delete cancels."""

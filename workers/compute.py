@@ -29,8 +29,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--host", required=True, help="host name (its task queue: compute@HOST)")
     parser.add_argument("--uri", required=True, help="libvirt URI, e.g. qemu:///system")
     parser.add_argument("--az", default="nova", help="availability zone")
-    parser.add_argument("--state-dir", type=Path, default=None,
-                        help="where the host keeps its state (default: STATE_DIR/hosts/HOST)")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="where the host keeps its state (default: STATE_DIR/hosts/HOST)",
+    )
     return parser.parse_args()
 
 
@@ -58,8 +62,14 @@ async def main() -> None:
     domain_type = "test" if args.uri.startswith("test:") else "qemu"
     with db.write() as session:
         hosts.register_host(
-            session, args.host, vcpus=info.vcpus, memory_mb=info.memory_mb, disk_gb=info.disk_gb,
-            arch=info.arch, libvirt_uri=args.uri, hypervisor_type=domain_type,
+            session,
+            args.host,
+            vcpus=info.vcpus,
+            memory_mb=info.memory_mb,
+            disk_gb=info.disk_gb,
+            arch=info.arch,
+            libvirt_uri=args.uri,
+            hypervisor_type=domain_type,
             availability_zone=args.az,
         )
     client = await connect(settings)
@@ -75,8 +85,14 @@ async def main() -> None:
             max_concurrent_activities=16,
         )
         async with worker:
-            log.info("compute worker ready: %s, %d vCPU, %d MiB, %d GiB (pid %d)", args.uri,
-                     info.vcpus, info.memory_mb, info.disk_gb, os.getpid())
+            log.info(
+                "compute worker ready: %s, %d vCPU, %d MiB, %d GiB (pid %d)",
+                args.uri,
+                info.vcpus,
+                info.memory_mb,
+                info.disk_gb,
+                os.getpid(),
+            )
             await stop.wait()
     beat.cancel()
     driver.close()

@@ -20,6 +20,7 @@ from activities.scheduling import SchedulingActivities
 from novaflow.config import get_settings
 from novaflow.db import Database
 from novaflow.scheduler import FilterScheduler
+from novaflow.virt.faults import FaultInjector
 from workers.common import connect, setup_logging, stop_event_on_signals
 from workflows import ALL_WORKFLOWS
 from workflows.contracts import CONTROL_TASK_QUEUE
@@ -31,9 +32,12 @@ async def main() -> None:
     db = Database(settings.database_url)
     scheduler = FilterScheduler.from_config(settings.scheduler_filters, settings.scheduler_weighers)
     client = await connect(settings)
-    instances = InstanceActivities(db)
-    scheduling = SchedulingActivities(db, scheduler, timedelta(seconds=settings.service_down_seconds))
-    network = NetworkActivities(db)
+    # Inert unless STATE_DIR/control/faults.json exists (tests and drills).
+    faults = FaultInjector(settings.state_dir / "control")
+    down_after = timedelta(seconds=settings.service_down_seconds)
+    instances = InstanceActivities(db, faults)
+    scheduling = SchedulingActivities(db, scheduler, down_after, faults)
+    network = NetworkActivities(db, faults)
     operations = OperationActivities(client)
     stop = stop_event_on_signals()
     with ThreadPoolExecutor(max_workers=32) as executor:

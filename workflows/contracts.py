@@ -45,7 +45,13 @@ DB_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=5),
     non_retryable_error_types=[
-        "Invalid", "Forbidden", "OverQuota", "NotFound", "Conflict", "PortInUse", NO_VALID_HOST,
+        "Invalid",
+        "Forbidden",
+        "OverQuota",
+        "NotFound",
+        "Conflict",
+        "PortInUse",
+        NO_VALID_HOST,
     ],
 )
 HOST_STEP_TIMEOUT = timedelta(minutes=2)

@@ -19,7 +19,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 from workflows import steps
 from workflows.compensation import Compensations
@@ -123,12 +123,17 @@ class CreateServer:
                 try:
                     host = await self._schedule(inp, attempt, tried, host_undo)
                     if network is None:
-                        undo.add("release network",
-                                 lambda: steps.release_network(self._ref(inp, "release_network")))
+                        undo.add(
+                            "release network",
+                            lambda: steps.release_network(self._ref(inp, "release_network")),
+                        )
                         self._phase = "allocating network"
                         network = await steps.allocate_network(
-                            NetworkInput(self._ctx(inp, "allocate_network"), request.project_id,
-                                         request.ports)
+                            NetworkInput(
+                                self._ctx(inp, "allocate_network"),
+                                request.project_id,
+                                request.ports,
+                            )
                         )
                     power_state = await self._spawn(inp, host, network, host_undo)
                 except HostBuildFailed as failure:
@@ -139,7 +144,8 @@ class CreateServer:
                             f"Exceeded maximum number of retries. Exhausted all hosts "
                             f"available for retrying build failures for instance {server_id}. "
                             + "; ".join(failures),
-                            type="MaxRetriesExceeded", non_retryable=True,
+                            type="MaxRetriesExceeded",
+                            non_retryable=True,
                         ) from None
                     continue
                 except BaseException:
@@ -152,11 +158,15 @@ class CreateServer:
                 self._phase = f"ACTIVE on {host}"
                 return CreateServerResult(server_id, "ACTIVE", host=host)
             raise AssertionError("unreachable: the loop returns or raises")
-        except asyncio.CancelledError:
-            self._phase = "cancelled: giving everything back"
-            await self._compensate(inp, undo, "Build cancelled: the server is being deleted")
-            raise
-        except (ActivityError, ApplicationError) as error:
+        except BaseException as error:
+            if not is_cancelled_exception(error) and not isinstance(
+                error, (ActivityError, ApplicationError)
+            ):
+                raise  # a bug: let the workflow task fail and retry after a fix
+            if is_cancelled_exception(error):
+                self._phase = "cancelled: giving everything back"
+                await self._compensate(inp, undo, "Build cancelled: the server is being deleted")
+                raise
             fault = _fault_message(error)
             self._phase = f"failed: {fault[:100]}"
             await self._compensate(inp, undo, fault)
@@ -164,11 +174,13 @@ class CreateServer:
 
     # ------------------------------------------------------------ the steps
 
-    async def _schedule(self, inp: CreateServerInput, attempt: int, tried: list[str],
-                        host_undo: Compensations) -> str:
+    async def _schedule(
+        self, inp: CreateServerInput, attempt: int, tried: list[str], host_undo: Compensations
+    ) -> str:
         request = inp.request
-        claim = ClaimRef(self._ctx(inp, f"release_claim_{attempt}"),
-                         claim_id_for(inp.server.server_id, attempt))
+        claim = ClaimRef(
+            self._ctx(inp, f"release_claim_{attempt}"), claim_id_for(inp.server.server_id, attempt)
+        )
         host_undo.add("release claim", lambda: steps.release_claim(claim))
         self._phase = f"scheduling (attempt {attempt})"
         placement = await steps.schedule(
@@ -188,20 +200,27 @@ class CreateServer:
         workflow.upsert_search_attributes([HOST.value_set(placement.host)])
         return placement.host
 
-    async def _spawn(self, inp: CreateServerInput, host: str, network: NetworkResult,
-                     host_undo: Compensations) -> int:
+    async def _spawn(
+        self, inp: CreateServerInput, host: str, network: NetworkResult, host_undo: Compensations
+    ) -> int:
         """Disk, domain, start on the host. Raises HostBuildFailed when another host may do."""
         request = inp.request
         try:
-            host_undo.add("delete disk",
-                          lambda: steps.delete_disk(host, self._ref(inp, f"delete_disk@{host}")))
+            host_undo.add(
+                "delete disk",
+                lambda: steps.delete_disk(host, self._ref(inp, f"delete_disk@{host}")),
+            )
             self._phase = f"preparing the disk on {host}"
             disk = await steps.prepare_disk(
-                host, DiskInput(self._ctx(inp, f"prepare_disk@{host}"), request.image_id,
-                                request.disk_gb)
+                host,
+                DiskInput(
+                    self._ctx(inp, f"prepare_disk@{host}"), request.image_id, request.disk_gb
+                ),
             )
-            host_undo.add("undefine domain", lambda: steps.undefine_domain(
-                host, self._ref(inp, f"undefine_domain@{host}")))
+            host_undo.add(
+                "undefine domain",
+                lambda: steps.undefine_domain(host, self._ref(inp, f"undefine_domain@{host}")),
+            )
             self._phase = f"defining the domain on {host}"
             await steps.define_domain(
                 host,
@@ -221,8 +240,8 @@ class CreateServer:
             power = await steps.start_domain(host, self._ref(inp, f"start_domain@{host}"))
             return power.power_state
         except ActivityError as error:
-            if _error_type(error) == BUILD_ABORTED:
-                raise  # no other host would do better: bad XML, missing image...
+            if is_cancelled_exception(error) or _error_type(error) == BUILD_ABORTED:
+                raise  # cancelled, or no other host would do better (bad XML, missing image)
             raise HostBuildFailed(host, _fault_message(error)) from None
 
     async def _start_siblings(self, inp: CreateServerInput) -> None:
@@ -235,16 +254,22 @@ class CreateServer:
                 continue
             await workflow.start_child_workflow(
                 CreateServer.run,
-                CreateServerInput(request=inp.request, server=sibling, reserved=True,
-                                  max_build_attempts=inp.max_build_attempts),
+                CreateServerInput(
+                    request=inp.request,
+                    server=sibling,
+                    reserved=True,
+                    max_build_attempts=inp.max_build_attempts,
+                ),
                 id=operation_workflow_id(sibling.server_id, "create", inp.request.request_id),
                 task_queue=CONTROL_TASK_QUEUE,
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                search_attributes=TypedSearchAttributes([
-                    SearchAttributePair(SERVER_ID, sibling.server_id),
-                    SearchAttributePair(PROJECT_ID, inp.request.project_id),
-                    SearchAttributePair(OPERATION, "create"),
-                ]),
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(SERVER_ID, sibling.server_id),
+                        SearchAttributePair(PROJECT_ID, inp.request.project_id),
+                        SearchAttributePair(OPERATION, "create"),
+                    ]
+                ),
                 static_summary=f"create server {sibling.name} ({sibling.server_id})",
             )
 
@@ -253,9 +278,11 @@ class CreateServer:
         if failed:
             fault = f"{fault} (compensation failed: {', '.join(failed)})"
             workflow.upsert_search_attributes([NEEDS_ATTENTION.value_set(True)])
-        await asyncio.shield(asyncio.ensure_future(
-            steps.fail_create(FailInput(self._ctx(inp, "fail_create"), fault))
-        ))
+        await asyncio.shield(
+            asyncio.ensure_future(
+                steps.fail_create(FailInput(self._ctx(inp, "fail_create"), fault))
+            )
+        )
 
     async def _give_back(self, host_undo: Compensations) -> None:
         failed = await host_undo.run()
@@ -263,7 +290,8 @@ class CreateServer:
             workflow.upsert_search_attributes([NEEDS_ATTENTION.value_set(True)])
             raise ApplicationError(
                 f"could not clean up a failed host: {', '.join(failed)}",
-                type="CompensationFailed", non_retryable=True,
+                type="CompensationFailed",
+                non_retryable=True,
             )
 
     @staticmethod

@@ -40,8 +40,9 @@ from workflows.contracts import (
 T = TypeVar("T")
 
 
-async def _control(name: str, arg: Any, result_type: type[T] | None, summary: str,
-                   retry: RetryPolicy = DB_RETRY) -> T:
+async def _control(
+    name: str, arg: Any, result_type: type[T] | None, summary: str, retry: RetryPolicy = DB_RETRY
+) -> T:
     return await workflow.execute_activity(
         name,
         arg,
@@ -56,8 +57,14 @@ async def _control(name: str, arg: Any, result_type: type[T] | None, summary: st
     )
 
 
-async def _on_host(host: str, name: str, arg: Any, result_type: type[T] | None, summary: str,
-                   retry: RetryPolicy = HOST_RETRY) -> T:
+async def _on_host(
+    host: str,
+    name: str,
+    arg: Any,
+    result_type: type[T] | None,
+    summary: str,
+    retry: RetryPolicy = HOST_RETRY,
+) -> T:
     return await workflow.execute_activity(
         name,
         arg,
@@ -77,7 +84,9 @@ async def _on_host(host: str, name: str, arg: Any, result_type: type[T] | None, 
 async def reserve_quota(inp: ReserveInput) -> ReserveResult:
     r = inp.request
     return await _control(
-        "reserve_quota", inp, ReserveResult,
+        "reserve_quota",
+        inp,
+        ReserveResult,
         f"record {len(inp.servers)} server(s), reserve {r.vcpus} vCPU / {r.memory_mb} MiB each",
     )
 
@@ -85,7 +94,9 @@ async def reserve_quota(inp: ReserveInput) -> ReserveResult:
 async def schedule(inp: ScheduleInput) -> ScheduleResult:
     note = f" (not {', '.join(inp.exclude_hosts)})" if inp.exclude_hosts else ""
     return await _control(
-        "schedule", inp, ScheduleResult,
+        "schedule",
+        inp,
+        ScheduleResult,
         f"attempt {inp.attempt}: pick a host and claim {inp.vcpus} vCPU/{inp.memory_mb} MiB/"
         f"{inp.disk_gb} GiB{note}",
     )
@@ -102,14 +113,17 @@ async def release_claims(inp: ServerRef) -> None:
 async def allocate_network(inp: NetworkInput) -> NetworkResult:
     floating = sum(p.floating_ip for p in inp.ports)
     return await _control(
-        "allocate_network", inp, NetworkResult,
+        "allocate_network",
+        inp,
+        NetworkResult,
         f"allocate {len(inp.ports)} port(s) with fixed IPs, {floating} floating IP(s)",
     )
 
 
 async def release_network(inp: ServerRef) -> None:
-    await _control("release_network", inp, None, "release ports, fixed and floating IPs",
-                   UNDO_RETRY)
+    await _control(
+        "release_network", inp, None, "release ports, fixed and floating IPs", UNDO_RETRY
+    )
 
 
 async def release_quota(inp: ServerRef) -> None:
@@ -148,8 +162,9 @@ async def cancel_operation(inp: AwaitWorkflowInput) -> None:
 
 
 async def prepare_disk(host: str, inp: DiskInput) -> DiskResult:
-    return await _on_host(host, "prepare_disk", inp, DiskResult,
-                          f"create a {inp.disk_gb} GiB disk on {host}")
+    return await _on_host(
+        host, "prepare_disk", inp, DiskResult, f"create a {inp.disk_gb} GiB disk on {host}"
+    )
 
 
 async def delete_disk(host: str, inp: ServerRef) -> None:
@@ -161,10 +176,12 @@ async def define_domain(host: str, inp: DefineInput) -> None:
 
 
 async def start_domain(host: str, inp: ServerRef) -> PowerResult:
-    return await _on_host(host, "start_domain", inp, PowerResult,
-                          f"start domain on {host}, wait until running")
+    return await _on_host(
+        host, "start_domain", inp, PowerResult, f"start domain on {host}, wait until running"
+    )
 
 
 async def undefine_domain(host: str, inp: ServerRef) -> None:
-    await _on_host(host, "undefine_domain", inp, None, f"destroy and undefine on {host}",
-                   UNDO_RETRY)
+    await _on_host(
+        host, "undefine_domain", inp, None, f"destroy and undefine on {host}", UNDO_RETRY
+    )

@@ -59,8 +59,9 @@ def list_hypervisors_detail(request: Request, session: SessionDep, _: AdminDep) 
 
 
 @router.get("/{hypervisor_id}")
-def show_hypervisor(hypervisor_id: str, request: Request, session: SessionDep,
-                    _: AdminDep) -> dict[str, Any]:
+def show_hypervisor(
+    hypervisor_id: str, request: Request, session: SessionDep, _: AdminDep
+) -> dict[str, Any]:
     host = session.exec(
         select(Host).where((Host.id == hypervisor_id) | (Host.name == hypervisor_id))
     ).first()

@@ -30,7 +30,9 @@ def network_view(session: Session, network: Network) -> dict[str, Any]:
         from novaflow.models import FixedIP
 
         fixed = session.exec(select(FixedIP.address).where(FixedIP.subnet_id == subnet.id)).all()
-        floating = session.exec(select(FloatingIP.id).where(FloatingIP.network_id == network.id)).all()
+        floating = session.exec(
+            select(FloatingIP.id).where(FloatingIP.network_id == network.id)
+        ).all()
         used = len(fixed) + len(floating)
     return {
         "id": network.id,
@@ -65,12 +67,20 @@ def show_network(network_id: str, session: SessionDep, ctx: ContextDep) -> dict[
 
 def port_body(session: Session, port: Port) -> dict[str, Any]:
     view = ipam.port_view(session, port)
-    return {"port": {
-        "id": port.id, "network_id": port.network_id, "mac_address": port.mac_address,
-        "device_id": port.device_id or "", "project_id": port.project_id, "status": port.status,
-        "fixed_ips": [{"subnet_id": s, "ip_address": a}
-                      for s, a in zip(view.subnet_ids, view.fixed_ips, strict=True)],
-    }}
+    return {
+        "port": {
+            "id": port.id,
+            "network_id": port.network_id,
+            "mac_address": port.mac_address,
+            "device_id": port.device_id or "",
+            "project_id": port.project_id,
+            "status": port.status,
+            "fixed_ips": [
+                {"subnet_id": s, "ip_address": a}
+                for s, a in zip(view.subnet_ids, view.fixed_ips, strict=True)
+            ],
+        }
+    }
 
 
 @router.get("/ports")
@@ -87,11 +97,15 @@ def create_port(body: Annotated[PortBody, Body()], db: DbDep, ctx: ContextDep) -
     port_id = str(uuid.uuid4())
     with db.write() as session:
         network = session.get(Network, spec.network_id)
-        if network is None or network.external or (
-            network.project_id not in (None, ctx.project_id) and not ctx.is_admin
+        if (
+            network is None
+            or network.external
+            or (network.project_id not in (None, ctx.project_id) and not ctx.is_admin)
         ):
-            raise Invalid(f"Invalid input for field/attribute port.network_id. "
-                          f"Network {spec.network_id} could not be found.")
+            raise Invalid(
+                f"Invalid input for field/attribute port.network_id. "
+                f"Network {spec.network_id} could not be found."
+            )
         quota.reserve(session, ctx.project_id, [port_id], quota.QuotaDeltas(instances=0, ports=1))
         quota.commit(session, port_id)
         fixed_ip = spec.fixed_ips[0].ip_address if spec.fixed_ips else None

@@ -19,29 +19,39 @@ def limits(session: SessionDep, ctx: ContextDep, tenant_id: str | None = None) -
     project = tenant_id if tenant_id and ctx.is_admin else ctx.project_id
     hard = quota.get_limits(session, project)
     used = quota.get_usage(session, project)
-    return {"limits": {"rate": [], "absolute": {
-        "maxTotalInstances": hard["instances"],
-        "maxTotalCores": hard["cores"],
-        "maxTotalRAMSize": hard["ram"],
-        "maxTotalFloatingIps": hard["floating_ips"],
-        "maxTotalPorts": hard["ports"],
-        "maxServerMeta": 128,
-        "maxServerGroups": 10,
-        "maxServerGroupMembers": 10,
-        "totalInstancesUsed": used["instances"],
-        "totalCoresUsed": used["cores"],
-        "totalRAMUsed": used["ram"],
-        "totalFloatingIpsUsed": used["floating_ips"],
-        "totalPortsUsed": used["ports"],
-        "totalServerGroupsUsed": 0,
-    }}}
+    return {
+        "limits": {
+            "rate": [],
+            "absolute": {
+                "maxTotalInstances": hard["instances"],
+                "maxTotalCores": hard["cores"],
+                "maxTotalRAMSize": hard["ram"],
+                "maxTotalFloatingIps": hard["floating_ips"],
+                "maxTotalPorts": hard["ports"],
+                "maxServerMeta": 128,
+                "maxServerGroups": 10,
+                "maxServerGroupMembers": 10,
+                "totalInstancesUsed": used["instances"],
+                "totalCoresUsed": used["cores"],
+                "totalRAMUsed": used["ram"],
+                "totalFloatingIpsUsed": used["floating_ips"],
+                "totalPortsUsed": used["ports"],
+                "totalServerGroupsUsed": 0,
+            },
+        }
+    }
 
 
-def _quota_set(project_id: str, hard: dict[str, int], used: dict[str, int] | None) -> dict[str, Any]:
+def _quota_set(
+    project_id: str, hard: dict[str, int], used: dict[str, int] | None
+) -> dict[str, Any]:
     body: dict[str, Any] = {"id": project_id}
     for name in quota.RESOURCES:
-        body[name] = hard[name] if used is None else {
-            "limit": hard[name], "in_use": used[name], "reserved": 0}
+        body[name] = (
+            hard[name]
+            if used is None
+            else {"limit": hard[name], "in_use": used[name], "reserved": 0}
+        )
     return {"quota_set": body}
 
 
@@ -56,8 +66,9 @@ def show_quotas(project_id: str, session: SessionDep, ctx: ContextDep) -> dict[s
 def show_quota_usage(project_id: str, session: SessionDep, ctx: ContextDep) -> dict[str, Any]:
     if project_id != ctx.project_id and not ctx.is_admin:
         raise Forbidden("Policy doesn't allow this operation to be performed.")
-    return _quota_set(project_id, quota.get_limits(session, project_id),
-                      quota.get_usage(session, project_id))
+    return _quota_set(
+        project_id, quota.get_limits(session, project_id), quota.get_usage(session, project_id)
+    )
 
 
 @router.get("/os-quota-sets/{project_id}/defaults")
@@ -66,9 +77,11 @@ def show_default_quotas(project_id: str, _: ContextDep) -> dict[str, Any]:
 
 
 @router.put("/os-quota-sets/{project_id}")
-def update_quotas(project_id: str, body: Annotated[QuotaSetBody, Body()], db: DbDep,
-                  _: AdminDep) -> dict[str, Any]:
-    updates = {k: v for k, v in body.quota_set.model_dump(exclude={"force"}).items()
-               if v is not None}
+def update_quotas(
+    project_id: str, body: Annotated[QuotaSetBody, Body()], db: DbDep, _: AdminDep
+) -> dict[str, Any]:
+    updates = {
+        k: v for k, v in body.quota_set.model_dump(exclude={"force"}).items() if v is not None
+    }
     with db.write() as session:
         return _quota_set(project_id, quota.set_limits(session, project_id, updates), None)

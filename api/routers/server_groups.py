@@ -20,8 +20,15 @@ def group_view(session: Session, group: ServerGroup) -> dict[str, Any]:
     members = session.exec(
         select(ServerGroupMember.server_id).where(ServerGroupMember.group_id == group.id)
     ).all()
-    return {"id": group.id, "name": group.name, "policy": group.policy, "rules": {},
-            "members": list(members), "project_id": group.project_id, "user_id": group.user_id}
+    return {
+        "id": group.id,
+        "name": group.name,
+        "policy": group.policy,
+        "rules": {},
+        "members": list(members),
+        "project_id": group.project_id,
+        "user_id": group.user_id,
+    }
 
 
 def _visible(session: Session, group_id: str, ctx: RequestContext) -> ServerGroup:
@@ -32,11 +39,16 @@ def _visible(session: Session, group_id: str, ctx: RequestContext) -> ServerGrou
 
 
 @router.post("")
-def create_group(body: Annotated[ServerGroupBody, Body()], db: DbDep,
-                 ctx: ContextDep) -> dict[str, Any]:
+def create_group(
+    body: Annotated[ServerGroupBody, Body()], db: DbDep, ctx: ContextDep
+) -> dict[str, Any]:
     with db.write() as session:
-        group = ServerGroup(name=body.server_group.name, policy=body.server_group.policy,
-                            project_id=ctx.project_id, user_id=ctx.user_id)
+        group = ServerGroup(
+            name=body.server_group.name,
+            policy=body.server_group.policy,
+            project_id=ctx.project_id,
+            user_id=ctx.user_id,
+        )
         session.add(group)
         session.flush()
         return {"server_group": group_view(session, group)}
@@ -57,8 +69,9 @@ def show_group(group_id: str, session: SessionDep, ctx: ContextDep) -> dict[str,
 def delete_group(group_id: str, db: DbDep, ctx: ContextDep) -> Response:
     with db.write() as session:
         group = _visible(session, group_id, ctx)
-        for member in session.exec(select(ServerGroupMember).where(
-                ServerGroupMember.group_id == group.id)):
+        for member in session.exec(
+            select(ServerGroupMember).where(ServerGroupMember.group_id == group.id)
+        ):
             session.delete(member)
         session.delete(group)
     return Response(status_code=204)

@@ -27,21 +27,29 @@ def new_request_id() -> str:
     return f"req-{uuid.uuid4()}"
 
 
-def visible_server(session: Session, server_id: str, ctx: RequestContext,
-                   include_deleted: bool = False) -> Server:
+def visible_server(
+    session: Session, server_id: str, ctx: RequestContext, include_deleted: bool = False
+) -> Server:
     """The one place that turns an id into a server the caller may see (else 404)."""
     server = session.get(Server, server_id)
-    if server is None or (server.deleted and not include_deleted) or (
-        server.project_id != ctx.project_id and not ctx.is_admin
+    if (
+        server is None
+        or (server.deleted and not include_deleted)
+        or (server.project_id != ctx.project_id and not ctx.is_admin)
     ):
         raise NotFound(f"Instance {server_id} could not be found.")
     return server
 
 
 @router.post("", status_code=202)
-async def create_server(request: Request, body: Annotated[ServerCreateBody, Body()],
-                        ctx: ContextDep, db: DbDep, temporal: TemporalDep,
-                        response: Response) -> dict[str, Any]:
+async def create_server(
+    request: Request,
+    body: Annotated[ServerCreateBody, Body()],
+    ctx: ContextDep,
+    db: DbDep,
+    temporal: TemporalDep,
+    response: Response,
+) -> dict[str, Any]:
     request_id = new_request_id()
 
     def validate() -> Any:
@@ -55,18 +63,27 @@ async def create_server(request: Request, body: Annotated[ServerCreateBody, Body
     if body.server.return_reservation_id:
         return {"reservation_id": reserve.request.reservation_id}
     first = result.server_ids[0]
-    return {"server": {
-        "id": first,
-        "links": views.links("servers", first),
-        "OS-DCF:diskConfig": "MANUAL",
-        "security_groups": [{"name": "default"}],
-        "adminPass": body.server.adminPass or uuid.uuid4().hex[:12],
-    }}
+    return {
+        "server": {
+            "id": first,
+            "links": views.links("servers", first),
+            "OS-DCF:diskConfig": "MANUAL",
+            "security_groups": [{"name": "default"}],
+            "adminPass": body.server.adminPass or uuid.uuid4().hex[:12],
+        }
+    }
 
 
-def _query(session: Session, ctx: RequestContext, all_tenants: bool, name: str | None,
-           status: str | None, host: str | None, reservation_id: str | None,
-           limit: int | None) -> list[Server]:
+def _query(
+    session: Session,
+    ctx: RequestContext,
+    all_tenants: bool,
+    name: str | None,
+    status: str | None,
+    host: str | None,
+    reservation_id: str | None,
+    limit: int | None,
+) -> list[Server]:
     statement = select(Server).where(col(Server.deleted).is_(False))
     if not (all_tenants and ctx.is_admin):
         statement = statement.where(Server.project_id == ctx.project_id)
@@ -79,25 +96,36 @@ def _query(session: Session, ctx: RequestContext, all_tenants: bool, name: str |
     statement = statement.order_by(col(Server.created_at).desc(), col(Server.id))
     rows = list(session.exec(statement))
     if status:
-        rows = [s for s in rows
-                if views.derive_status(s.vm_state, s.task_state) == status.upper()]
+        rows = [s for s in rows if views.derive_status(s.vm_state, s.task_state) == status.upper()]
     return rows[:limit] if limit else rows
 
 
 @router.get("")
-def list_servers(session: SessionDep, ctx: ContextDep, all_tenants: bool = False,
-                 name: str | None = None, status: str | None = None, host: str | None = None,
-                 reservation_id: str | None = None,
-                 limit: Annotated[int | None, Query(ge=0)] = None) -> dict[str, Any]:
+def list_servers(
+    session: SessionDep,
+    ctx: ContextDep,
+    all_tenants: bool = False,
+    name: str | None = None,
+    status: str | None = None,
+    host: str | None = None,
+    reservation_id: str | None = None,
+    limit: Annotated[int | None, Query(ge=0)] = None,
+) -> dict[str, Any]:
     rows = _query(session, ctx, all_tenants, name, status, host, reservation_id, limit)
     return {"servers": [views.server_summary(s) for s in rows]}
 
 
 @router.get("/detail")
-def list_servers_detail(session: SessionDep, ctx: ContextDep, all_tenants: bool = False,
-                        name: str | None = None, status: str | None = None,
-                        host: str | None = None, reservation_id: str | None = None,
-                        limit: Annotated[int | None, Query(ge=0)] = None) -> dict[str, Any]:
+def list_servers_detail(
+    session: SessionDep,
+    ctx: ContextDep,
+    all_tenants: bool = False,
+    name: str | None = None,
+    status: str | None = None,
+    host: str | None = None,
+    reservation_id: str | None = None,
+    limit: Annotated[int | None, Query(ge=0)] = None,
+) -> dict[str, Any]:
     rows = _query(session, ctx, all_tenants, name, status, host, reservation_id, limit)
     return {"servers": [views.server_view(session, s, ctx) for s in rows]}
 
@@ -108,8 +136,9 @@ def show_server(server_id: str, session: SessionDep, ctx: ContextDep) -> dict[st
 
 
 @router.delete("/{server_id}", status_code=204)
-async def delete_server(server_id: str, ctx: ContextDep, db: DbDep,
-                        temporal: TemporalDep) -> Response:
+async def delete_server(
+    server_id: str, ctx: ContextDep, db: DbDep, temporal: TemporalDep
+) -> Response:
     request_id = new_request_id()
     workflow_id = operation_workflow_id(server_id, "delete", request_id)
 
@@ -123,8 +152,13 @@ async def delete_server(server_id: str, ctx: ContextDep, db: DbDep,
         project_id, running = await run_in_threadpool(begin)
     except Conflict:
         return Response(status_code=204)  # a delete is already under way: same outcome
-    inp = DeleteServerInput(server_id=server_id, request_id=request_id, project_id=project_id,
-                            user_id=ctx.user_id, running_workflow_id=running)
+    inp = DeleteServerInput(
+        server_id=server_id,
+        request_id=request_id,
+        project_id=project_id,
+        user_id=ctx.user_id,
+        running_workflow_id=running,
+    )
     try:
         await operations.start_delete(temporal, inp)
     except operations.ServiceUnavailable:
@@ -146,32 +180,38 @@ def _undo_begin_delete(db: Any, server_id: str, request_id: str) -> None:
 @router.get("/{server_id}/os-interface")
 def list_interfaces(server_id: str, session: SessionDep, ctx: ContextDep) -> dict[str, Any]:
     server = visible_server(session, server_id, ctx)
-    return {"interfaceAttachments": [
-        {
-            "port_id": port.port_id,
-            "net_id": port.network_id,
-            "mac_addr": port.mac_address,
-            "port_state": "ACTIVE",
-            "fixed_ips": [{"subnet_id": subnet, "ip_address": address}
-                          for subnet, address in zip(port.subnet_ids, port.fixed_ips, strict=True)],
-        }
-        for port in ipam.ports_of(session, server.id)
-    ]}
+    return {
+        "interfaceAttachments": [
+            {
+                "port_id": port.port_id,
+                "net_id": port.network_id,
+                "mac_addr": port.mac_address,
+                "port_state": "ACTIVE",
+                "fixed_ips": [
+                    {"subnet_id": subnet, "ip_address": address}
+                    for subnet, address in zip(port.subnet_ids, port.fixed_ips, strict=True)
+                ],
+            }
+            for port in ipam.ports_of(session, server.id)
+        ]
+    }
 
 
 @router.get("/{server_id}/os-instance-actions")
 def list_actions(server_id: str, session: SessionDep, ctx: ContextDep) -> dict[str, Any]:
     server = visible_server(session, server_id, ctx, include_deleted=True)
     rows = session.exec(
-        select(InstanceAction).where(InstanceAction.server_id == server.id)
+        select(InstanceAction)
+        .where(InstanceAction.server_id == server.id)
         .order_by(col(InstanceAction.start_time).desc())
     ).all()
     return {"instanceActions": [views.action_view(row) for row in rows]}
 
 
 @router.get("/{server_id}/os-instance-actions/{request_id}")
-def show_action(server_id: str, request_id: str, session: SessionDep,
-                ctx: ContextDep) -> dict[str, Any]:
+def show_action(
+    server_id: str, request_id: str, session: SessionDep, ctx: ContextDep
+) -> dict[str, Any]:
     server = visible_server(session, server_id, ctx, include_deleted=True)
     action = session.get(InstanceAction, (server.id, request_id))
     if action is None:

@@ -1,7 +1,9 @@
 """Fault injection for tests and drills; inert unless faults.json exists.
 
 A FaultInjector sits at the hypervisor boundary: LibvirtHost calls `check(step)` at the top of
-prepare_disk, define, start and undefine. What happens is read from `STATE_DIR/faults.json`
+prepare_disk, define, start and undefine. The control-plane worker has one too, checked before
+its database steps (schedule, allocate_network, ...), so tests can stop a step and kill -9 the
+worker while it runs. What happens is read from `STATE_DIR/faults.json`
 on every call (re-parsed only when the file changes), e.g.
 
     {"define": {"mode": "fail", "message": "injected: define failed"},
@@ -32,7 +34,18 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 FAULTS_FILE = "faults.json"
-FAULT_STEPS = ("prepare_disk", "define", "start", "undefine")
+FAULT_STEPS = (
+    # at the hypervisor boundary (compute workers)
+    "prepare_disk",
+    "define",
+    "start",
+    "undefine",
+    # control-plane steps (the control worker's StepRecorder checks these before its transaction)
+    "schedule",
+    "allocate_network",
+    "release_network",
+    "finish_create",
+)
 FAULT_MODES = ("fail", "transient", "hold")
 HOLD_POLL_SECONDS = 0.05
 

@@ -30,20 +30,31 @@ class NovaClient:
     def __init__(self, base_url: str, user: str, project: str) -> None:
         self.project = project
         self.user = user
-        self.http = httpx.Client(base_url=base_url, timeout=60,
-                                 headers={"X-Auth-Token": f"{user}:{project}"})
-        self.admin = httpx.Client(base_url=base_url, timeout=60,
-                                  headers={"X-Auth-Token": f"admin:{project}"})
+        self.http = httpx.Client(
+            base_url=base_url, timeout=60, headers={"X-Auth-Token": f"{user}:{project}"}
+        )
+        self.admin = httpx.Client(
+            base_url=base_url, timeout=60, headers={"X-Auth-Token": f"admin:{project}"}
+        )
 
     def close(self) -> None:
         self.http.close()
         self.admin.close()
 
-    def server_body(self, name: str = "vm", flavor: str = "1", image: str = CIRROS,
-                    networks: Any = None, **extra: Any) -> dict[str, Any]:
-        server: dict[str, Any] = {"name": name, "flavorRef": flavor, "imageRef": image,
-                                  "networks": networks if networks is not None
-                                  else [{"uuid": PRIVATE_NETWORK_ID}]}
+    def server_body(
+        self,
+        name: str = "vm",
+        flavor: str = "1",
+        image: str = CIRROS,
+        networks: Any = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        server: dict[str, Any] = {
+            "name": name,
+            "flavorRef": flavor,
+            "imageRef": image,
+            "networks": networks if networks is not None else [{"uuid": PRIVATE_NETWORK_ID}],
+        }
         server.update(extra)
         return {"server": server}
 
@@ -87,13 +98,16 @@ class NovaClient:
 
     def usage(self) -> dict[str, int]:
         absolute = self.http.get("/v2.1/limits").json()["limits"]["absolute"]
-        return {"instances": absolute["totalInstancesUsed"], "cores": absolute["totalCoresUsed"],
-                "ram": absolute["totalRAMUsed"], "ports": absolute["totalPortsUsed"],
-                "floating_ips": absolute["totalFloatingIpsUsed"]}
+        return {
+            "instances": absolute["totalInstancesUsed"],
+            "cores": absolute["totalCoresUsed"],
+            "ram": absolute["totalRAMUsed"],
+            "ports": absolute["totalPortsUsed"],
+            "floating_ips": absolute["totalFloatingIpsUsed"],
+        }
 
     def set_quota(self, **limits: int) -> None:
-        response = self.admin.put(f"/v2.1/os-quota-sets/{self.project}",
-                                  json={"quota_set": limits})
+        response = self.admin.put(f"/v2.1/os-quota-sets/{self.project}", json={"quota_set": limits})
         assert response.status_code == 200, response.text
 
     def hypervisors(self) -> dict[str, dict[str, Any]]:
@@ -104,13 +118,19 @@ class NovaClient:
         return list(self.http.get("/v2.1/servers/detail").json()["servers"])
 
     def actions(self, server_id: str) -> list[dict[str, Any]]:
-        return list(self.admin.get(f"/v2.1/servers/{server_id}/os-instance-actions")
-                    .json()["instanceActions"])
+        return list(
+            self.admin.get(f"/v2.1/servers/{server_id}/os-instance-actions").json()[
+                "instanceActions"
+            ]
+        )
 
     def actions_after_delete(self, server_id: str) -> list[dict[str, Any]]:
         """A deleted server's actions stay readable for an admin, like Nova's."""
         return self.actions(server_id)
 
     def action(self, server_id: str, request_id: str) -> dict[str, Any]:
-        return dict(self.admin.get(f"/v2.1/servers/{server_id}/os-instance-actions/{request_id}")
-                    .json()["instanceAction"])
+        return dict(
+            self.admin.get(f"/v2.1/servers/{server_id}/os-instance-actions/{request_id}").json()[
+                "instanceAction"
+            ]
+        )

@@ -17,8 +17,9 @@ from tests.integration.client import NovaClient
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     state: Path = tmp_path_factory.mktemp("stack")
-    stack = Stack(state_dir=state, api_port=free_port(), temporal_port=free_port(),
-                  ui_port=free_port())
+    stack = Stack(
+        state_dir=state, api_port=free_port(), temporal_port=free_port(), ui_port=free_port()
+    )
     try:
         stack.start()
         yield stack

@@ -16,7 +16,9 @@ def domains_on_hosts(stack: Stack) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for host in stack.hosts:
         directory: Path = stack.host_state_dir(host.name) / "domains"
-        found[host.name] = {p.stem for p in directory.glob("*.xml")} if directory.exists() else set()
+        found[host.name] = (
+            {p.stem for p in directory.glob("*.xml")} if directory.exists() else set()
+        )
     return found
 
 
@@ -26,17 +28,28 @@ def leaks(stack: Stack, server_ids: list[str]) -> dict[str, object]:
     try:
         with db.read() as s:
             held: dict[str, object] = {
-                "claims": s.exec(select(Claim.id).where(col(Claim.server_id).in_(server_ids))
-                                 .where(Claim.state == "active")).all(),
+                "claims": s.exec(
+                    select(Claim.id)
+                    .where(col(Claim.server_id).in_(server_ids))
+                    .where(Claim.state == "active")
+                ).all(),
                 "ports": s.exec(select(Port.id).where(col(Port.device_id).in_(server_ids))).all(),
-                "quota": s.exec(select(Reservation.id).where(col(Reservation.id).in_(server_ids))
-                                .where(Reservation.state != "released")).all(),
-                "floating_ips": s.exec(select(FloatingIP.address).where(
-                    col(FloatingIP.port_id).in_(
-                        select(Port.id).where(col(Port.device_id).in_(server_ids))))).all(),
+                "quota": s.exec(
+                    select(Reservation.id)
+                    .where(col(Reservation.id).in_(server_ids))
+                    .where(Reservation.state != "released")
+                ).all(),
+                "floating_ips": s.exec(
+                    select(FloatingIP.address).where(
+                        col(FloatingIP.port_id).in_(
+                            select(Port.id).where(col(Port.device_id).in_(server_ids))
+                        )
+                    )
+                ).all(),
             }
     finally:
         db.dispose()
-    held["domains"] = {h: d & set(server_ids) for h, d in domains_on_hosts(stack).items()
-                       if d & set(server_ids)}
+    held["domains"] = {
+        h: d & set(server_ids) for h, d in domains_on_hosts(stack).items() if d & set(server_ids)
+    }
     return {k: v for k, v in held.items() if v}

@@ -8,8 +8,9 @@ from tests.integration.client import NovaClient
 from tests.integration.leaks import domains_on_hosts, leaks
 
 
-def test_create_goes_active_with_a_port_an_ip_and_an_audit_trail(nova: NovaClient,
-                                                                 stack: Stack) -> None:
+def test_create_goes_active_with_a_port_an_ip_and_an_audit_trail(
+    nova: NovaClient, stack: Stack
+) -> None:
     server_id = nova.create_ok(name="web-1", metadata={"role": "web"}, key_name="mykey")
     server = nova.wait_status(server_id, "ACTIVE")
 
@@ -24,7 +25,8 @@ def test_create_goes_active_with_a_port_an_ip_and_an_audit_trail(nova: NovaClien
     assert address["addr"].startswith("10.0.") and address["OS-EXT-IPS:type"] == "fixed"
 
     [interface] = nova.http.get(f"/v2.1/servers/{server_id}/os-interface").json()[
-        "interfaceAttachments"]
+        "interfaceAttachments"
+    ]
     assert interface["net_id"] == PRIVATE_NETWORK_ID
     assert interface["mac_addr"] == address["OS-EXT-IPS-MAC:mac_addr"]
     assert interface["fixed_ips"][0]["ip_address"] == address["addr"]
@@ -32,9 +34,15 @@ def test_create_goes_active_with_a_port_an_ip_and_an_audit_trail(nova: NovaClien
     [action] = nova.actions(server_id)
     assert action["action"] == "create" and action["message"] is None
     events = [e["event"] for e in nova.action(server_id, action["request_id"])["events"]]
-    assert events == ["reserve_quota", "schedule_1", "allocate_network",
-                      f"prepare_disk@{host}", f"define_domain@{host}",
-                      f"start_domain@{host}", "finish_create"]
+    assert events == [
+        "reserve_quota",
+        "schedule_1",
+        "allocate_network",
+        f"prepare_disk@{host}",
+        f"define_domain@{host}",
+        f"start_domain@{host}",
+        "finish_create",
+    ]
 
     # A non-admin sees no host attributes.
     assert "OS-EXT-SRV-ATTR:host" not in nova.show(server_id, admin=False)
@@ -52,8 +60,9 @@ def test_floating_ip_and_user_port(nova: NovaClient, stack: Stack) -> None:
     assert port.status_code == 201, port.text
     port_id = port.json()["port"]["id"]
 
-    server_id = nova.create_ok(networks=[{"port": port_id},
-                                         {"uuid": PRIVATE_NETWORK_ID, "floating_ip": True}])
+    server_id = nova.create_ok(
+        networks=[{"port": port_id}, {"uuid": PRIVATE_NETWORK_ID, "floating_ip": True}]
+    )
     server = nova.wait_status(server_id, "ACTIVE")
     kinds = sorted(a["OS-EXT-IPS:type"] for a in server["addresses"]["private"])
     assert kinds == ["fixed", "fixed", "floating"]
@@ -84,25 +93,36 @@ def test_multi_create_makes_each_server_its_own_operation(nova: NovaClient) -> N
 
 def test_anti_affinity_group_spreads_and_affinity_packs(nova: NovaClient) -> None:
     def group(policy: str) -> str:
-        response = nova.http.post("/v2.1/os-server-groups",
-                                  json={"server_group": {"name": policy, "policy": policy}})
+        response = nova.http.post(
+            "/v2.1/os-server-groups", json={"server_group": {"name": policy, "policy": policy}}
+        )
         assert response.status_code == 200, response.text
         return str(response.json()["server_group"]["id"])
 
     anti, affine = group("anti-affinity"), group("affinity")
-    spread = [nova.http.post("/v2.1/servers", json={
-        **nova.server_body(name=f"anti-{i}"), "os:scheduler_hints": {"group": anti}}).json()
-        ["server"]["id"] for i in range(3)]
-    packed = [nova.http.post("/v2.1/servers", json={
-        **nova.server_body(name=f"aff-{i}"), "os:scheduler_hints": {"group": affine}}).json()
-        ["server"]["id"] for i in range(3)]
+    spread = [
+        nova.http.post(
+            "/v2.1/servers",
+            json={**nova.server_body(name=f"anti-{i}"), "os:scheduler_hints": {"group": anti}},
+        ).json()["server"]["id"]
+        for i in range(3)
+    ]
+    packed = [
+        nova.http.post(
+            "/v2.1/servers",
+            json={**nova.server_body(name=f"aff-{i}"), "os:scheduler_hints": {"group": affine}},
+        ).json()["server"]["id"]
+        for i in range(3)
+    ]
     spread_hosts = {nova.wait_status(s, "ACTIVE")["OS-EXT-SRV-ATTR:host"] for s in spread}
     packed_hosts = {nova.wait_status(s, "ACTIVE")["OS-EXT-SRV-ATTR:host"] for s in packed}
     assert len(spread_hosts) == 3
     assert len(packed_hosts) == 1
     # A 4th anti-affinity member has nowhere to go: ERROR with Nova's fault.
-    fourth = nova.http.post("/v2.1/servers", json={
-        **nova.server_body(name="anti-3"), "os:scheduler_hints": {"group": anti}}).json()
+    fourth = nova.http.post(
+        "/v2.1/servers",
+        json={**nova.server_body(name="anti-3"), "os:scheduler_hints": {"group": anti}},
+    ).json()
     server = nova.wait_status(fourth["server"]["id"], "ERROR")
     assert "No valid host was found" in server["fault"]["message"]
     for server_id in [*spread, *packed, fourth["server"]["id"]]:

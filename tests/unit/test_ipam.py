@@ -20,8 +20,14 @@ def small_network(db: Database, size: int) -> str:
         net = Network(name=f"n{size}")
         s.add(net)
         s.flush()
-        s.add(Subnet(network_id=net.id, cidr="192.168.9.0/24", allocation_start="192.168.9.10",
-                     allocation_end=f"192.168.9.{9 + size}"))
+        s.add(
+            Subnet(
+                network_id=net.id,
+                cidr="192.168.9.0/24",
+                allocation_start="192.168.9.10",
+                allocation_end=f"192.168.9.{9 + size}",
+            )
+        )
         return net.id
 
 
@@ -73,8 +79,9 @@ def test_concurrent_allocations_never_share_an_address(db: Database) -> None:
 
 def test_release_deletes_own_ports_and_unbinds_users_ports(db: Database) -> None:
     with db.write() as s:
-        own = ipam.create_port(s, "own", PRIVATE_NETWORK_ID, "p", device_id="srv",
-                               owned_by_server=True)
+        own = ipam.create_port(
+            s, "own", PRIVATE_NETWORK_ID, "p", device_id="srv", owned_by_server=True
+        )
         ipam.allocate_floating_ip(s, "fip", "p", own)
         ipam.create_port(s, "user", PRIVATE_NETWORK_ID, "p")
         ipam.bind_port(s, "user", "srv")

@@ -11,11 +11,20 @@ from novaflow.hosts import register_host
 from novaflow.models import Host, ServerGroup, ServerGroupMember, utcnow
 
 
-def add_host(db: Database, name: str, vcpus: int = 4, memory_mb: int = 4096,
-             disk_gb: int = 100) -> None:
+def add_host(
+    db: Database, name: str, vcpus: int = 4, memory_mb: int = 4096, disk_gb: int = 100
+) -> None:
     with db.write() as s:
-        register_host(s, name, vcpus=vcpus, memory_mb=memory_mb, disk_gb=disk_gb,
-                      arch="x86_64", libvirt_uri="test:///default", hypervisor_type="test")
+        register_host(
+            s,
+            name,
+            vcpus=vcpus,
+            memory_mb=memory_mb,
+            disk_gb=disk_gb,
+            arch="x86_64",
+            libvirt_uri="test:///default",
+            hypervisor_type="test",
+        )
 
 
 def usage(db: Database, name: str) -> tuple[int, int, int, int]:

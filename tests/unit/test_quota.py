@@ -23,8 +23,13 @@ def test_reserve_counts_usage_and_release_gives_it_back(db: Database) -> None:
     with db.write() as s:
         assert quota.reserve(s, "p", [rid], quota.QuotaDeltas(cores=4, ram=2048, ports=2)) == [rid]
     with db.read() as s:
-        assert quota.get_usage(s, "p") == {"instances": 1, "cores": 4, "ram": 2048, "ports": 2,
-                                           "floating_ips": 0}
+        assert quota.get_usage(s, "p") == {
+            "instances": 1,
+            "cores": 4,
+            "ram": 2048,
+            "ports": 2,
+            "floating_ips": 0,
+        }
     with db.write() as s:
         quota.commit(s, rid)
         assert quota.release(s, rid) is True

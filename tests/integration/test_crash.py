@@ -1,0 +1,114 @@
+"""Crash safety: kill -9 a worker while a create is inside a given step, restart it, and the
+create finishes (or fully compensates) with nothing leaked.
+
+A step is held with a fault-injection 'hold' (the worker is really inside that activity), the
+worker is killed, the hold released, the worker restarted. Temporal times the lost activity out
+and runs it again; every step is idempotent, so the retry completes what the dead one began.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from novaflow.devstack import Stack
+from novaflow.virt.faults import clear_faults, set_fault
+from tests.integration.client import NovaClient, wait_until
+from tests.integration.leaks import domains_on_hosts, leaks
+
+
+def event_started(nova: NovaClient, server_id: str, prefix: str) -> bool:
+    """True once the server's create has reached the step (its earlier steps are recorded)."""
+    actions = nova.actions(server_id)
+    if not actions:
+        return False
+    events = [e["event"] for e in nova.action(server_id, actions[-1]["request_id"])["events"]]
+    return any(e.startswith(prefix) for e in events)
+
+
+@pytest.mark.parametrize(
+    ("step", "after_event"),
+    [
+        ("schedule", "reserve_quota"),
+        ("allocate_network", "schedule_1"),
+        ("finish_create", "start_domain"),
+    ],
+)
+def test_control_worker_killed_inside_a_step(
+    nova: NovaClient, stack: Stack, step: str, after_event: str
+) -> None:
+    set_fault(stack.control_state_dir, step, "hold")
+    try:
+        server_id = nova.create_ok()
+        wait_until(lambda: event_started(nova, server_id, after_event), f"{after_event} done")
+        stack.kill("control")
+    finally:
+        clear_faults(stack.control_state_dir)
+    stack.start_control()
+
+    server = nova.wait_status(server_id, "ACTIVE", timeout=90)
+    host = server["OS-EXT-SRV-ATTR:host"]
+    assert server_id in domains_on_hosts(stack)[host]
+    assert nova.usage()["instances"] == 1 and nova.usage()["ports"] == 1
+    assert len(server["addresses"]["private"]) == 1  # one port, not one per attempt
+    nova.delete_and_wait(server_id)
+    assert leaks(stack, [server_id]) == {}
+
+
+@pytest.mark.parametrize(
+    ("step", "after_event"),
+    [
+        ("define", "prepare_disk@"),
+        ("start", "define_domain@"),
+    ],
+)
+def test_compute_worker_killed_inside_a_step(
+    nova: NovaClient, stack: Stack, step: str, after_event: str
+) -> None:
+    for host in stack.hosts:
+        set_fault(stack.host_state_dir(host.name), step, "hold")
+    server_id = nova.create_ok()
+    wait_until(lambda: event_started(nova, server_id, after_event), f"{after_event} done")
+    host = nova.show(server_id)["OS-EXT-SRV-ATTR:host"]
+    stack.kill(f"compute-{host}")
+    for h in stack.hosts:
+        clear_faults(stack.host_state_dir(h.name))
+    restarted = next(h for h in stack.hosts if h.name == host)
+    stack.start_compute(restarted)
+
+    server = nova.wait_status(server_id, "ACTIVE", timeout=90)
+    final_host = server["OS-EXT-SRV-ATTR:host"]
+    assert server_id in domains_on_hosts(stack)[final_host]
+    assert [h for h, d in domains_on_hosts(stack).items() if server_id in d] == [final_host]
+    nova.delete_and_wait(server_id)
+    assert leaks(stack, [server_id]) == {}
+
+
+def test_control_worker_killed_while_a_failed_build_compensates(
+    nova: NovaClient, stack: Stack
+) -> None:
+    for host in stack.hosts:
+        set_fault(stack.host_state_dir(host.name), "start", "fail")
+    set_fault(stack.control_state_dir, "release_network", "hold")
+    try:
+        server_id = nova.create_ok()
+        wait_until(
+            lambda: (
+                event_started(nova, server_id, f"undefine_domain@{stack.hosts[-1].name}")
+                or _all_hosts_undone(nova, server_id, stack)
+            ),
+            "the hosts to be undone",
+        )
+        stack.kill("control")
+    finally:
+        clear_faults(stack.control_state_dir)
+    stack.start_control()
+
+    server = nova.wait_status(server_id, "ERROR", timeout=90)
+    assert "Exceeded maximum number of retries" in server["fault"]["message"]
+    wait_until(lambda: leaks(stack, [server_id]) == {}, "every resource to be given back")
+    assert nova.usage()["instances"] == 0 and nova.usage()["ports"] == 0
+    nova.delete_and_wait(server_id)
+
+
+def _all_hosts_undone(nova: NovaClient, server_id: str, stack: Stack) -> bool:
+    return all(event_started(nova, server_id, f"undefine_domain@{h.name}") for h in stack.hosts)

@@ -1,0 +1,94 @@
+"""Host failures: reschedule, give up with nothing leaked, and a delete that arrives mid-build."""
+
+from __future__ import annotations
+
+from novaflow.devstack import Stack
+from novaflow.virt.faults import set_fault
+from tests.integration.client import NovaClient, wait_until
+from tests.integration.leaks import leaks
+
+
+def hosts_usage(nova: NovaClient) -> dict[str, tuple[int, int, int]]:
+    return {
+        name: (h["vcpus_used"], h["memory_mb_used"], h["local_gb_used"])
+        for name, h in nova.hypervisors().items()
+    }
+
+
+def test_a_host_that_fails_to_define_is_replaced_by_an_alternate(
+    nova: NovaClient, stack: Stack
+) -> None:
+    before = hosts_usage(nova)
+    for host in ("host-a", "host-c"):
+        set_fault(stack.host_state_dir(host), "define", "fail", f"injected: {host} is broken")
+    server_id = nova.create_ok()
+    server = nova.wait_status(server_id, "ACTIVE")
+    assert server["OS-EXT-SRV-ATTR:host"] == "host-b"
+
+    [action] = nova.actions(server_id)
+    events = {e["event"]: e for e in nova.action(server_id, action["request_id"])["events"]}
+    failed = {name for name, e in events.items() if e["result"] == "Error"}
+    assert failed == {"define_domain@host-a", "define_domain@host-c"}
+    assert "injected: host-a is broken" in events["define_domain@host-a"]["traceback"]
+    assert {"schedule_1", "schedule_2", "schedule_3", "start_domain@host-b"} <= set(events)
+    # The failed hosts gave their claims back: only host-b holds the server.
+    after = hosts_usage(nova)
+    assert after["host-a"] == before["host-a"] and after["host-c"] == before["host-c"]
+    assert after["host-b"] == (
+        before["host-b"][0] + 1,
+        before["host-b"][1] + 512,
+        before["host-b"][2] + 1,
+    )
+    nova.delete_and_wait(server_id)
+    assert hosts_usage(nova) == before
+
+
+def test_when_every_host_fails_the_server_is_error_and_nothing_is_leaked(
+    nova: NovaClient, stack: Stack
+) -> None:
+    before = hosts_usage(nova)
+    for host in stack.hosts:
+        set_fault(stack.host_state_dir(host.name), "start", "fail", f"injected: {host.name}")
+    server_id = nova.create_ok(
+        networks=[{"uuid": "3f4e1b2a-9c8d-4e7f-a6b5-0d1c2e3f4a01", "floating_ip": True}]
+    )
+    server = nova.wait_status(server_id, "ERROR")
+
+    assert "Exceeded maximum number of retries" in server["fault"]["message"]
+    assert server["addresses"] == {} and server["OS-EXT-SRV-ATTR:host"] is None
+    assert leaks(stack, [server_id]) == {}
+    assert nova.usage() == dict.fromkeys(["instances", "cores", "ram", "ports", "floating_ips"], 0)
+    assert hosts_usage(nova) == before
+    [action] = nova.actions(server_id)
+    assert action["message"] == "Error"
+    events = {
+        e["event"]: e["result"] for e in nova.action(server_id, action["request_id"])["events"]
+    }
+    for host in stack.hosts:  # each host's part was undone before the next was tried
+        assert events[f"undefine_domain@{host.name}"] == "Success"
+        assert events[f"start_domain@{host.name}"] == "Error"
+    assert events["release_network"] == "Success" and events["release_quota"] == "Success"
+
+    nova.delete_and_wait(server_id)
+
+
+def test_delete_during_build_cancels_it_and_leaves_nothing(nova: NovaClient, stack: Stack) -> None:
+    before = hosts_usage(nova)
+    for host in stack.hosts:
+        set_fault(stack.host_state_dir(host.name), "start", "hold")
+    server_id = nova.create_ok()
+    wait_until(
+        lambda: (
+            nova.show(server_id)["OS-EXT-STS:task_state"] == "spawning"
+            and leaks(stack, [server_id]).get("domains")
+        ),
+        "the domain to be defined",
+    )
+
+    nova.delete(server_id)
+    nova.wait_status(server_id, "GONE")
+    assert leaks(stack, [server_id]) == {}
+    assert hosts_usage(nova) == before
+    assert nova.usage()["instances"] == 0
+    (create,) = [a for a in nova.actions(server_id) if a["action"] == "create"]
+    assert create["message"] == "Error"  # the build ended, cancelled

@@ -1,0 +1,137 @@
+"""What an operator sees in the Temporal UI: readable ids, typed search attributes, a memo
+with the request, summaries, activity names that say what they do, failures with their cause.
+Also replays every finished history against the current workflow code (determinism)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
+from temporalio.worker import Replayer
+
+from novaflow.devstack import Stack
+from novaflow.virt.faults import set_fault
+from tests.integration.client import NovaClient, wait_until
+from workflows import ALL_WORKFLOWS
+
+HISTORY_DIR = Path(__file__).parent.parent / "replay" / "histories"
+
+
+def visible(stack: Stack, query: str) -> list[str]:
+    async def run() -> list[str]:
+        client = await Client.connect(f"127.0.0.1:{stack.temporal_port}")
+        return [w.id async for w in client.list_workflows(query)]
+
+    return asyncio.run(run())
+
+
+def test_operations_are_findable_and_readable(nova: NovaClient, stack: Stack) -> None:
+    server_id = nova.create_ok(name="findme")
+    host = nova.wait_status(server_id, "ACTIVE")["OS-EXT-SRV-ATTR:host"]
+    nova.delete_and_wait(server_id)
+    for host_state in stack.hosts:
+        set_fault(stack.host_state_dir(host_state.name), "define", "fail", "injected: disk full")
+    failed_id = nova.create_ok(name="doomed")
+    nova.wait_status(failed_id, "ERROR")
+
+    create_ids = wait_until(
+        lambda: visible(stack, f'ServerId = "{server_id}" AND Operation = "create"'), "visibility"
+    )
+    assert create_ids[0].startswith(f"server-{server_id}-create-")
+    by_project_and_host = visible(
+        stack, f'ProjectId = "{nova.project}" AND Host = "{host}" AND ExecutionStatus = "Completed"'
+    )
+    assert create_ids[0] in by_project_and_host
+    failed = wait_until(
+        lambda: visible(
+            stack,
+            f'ProjectId = "{nova.project}" AND ExecutionStatus = "Failed" AND '
+            f'StartTime > "2020-01-01T00:00:00Z"',
+        ),
+        "the failed create",
+    )
+    assert [w for w in failed if w.startswith(f"server-{failed_id}-create-")]
+
+    async def inspect() -> None:
+        client = await Client.connect(f"127.0.0.1:{stack.temporal_port}")
+        handle = client.get_workflow_handle(create_ids[0])
+        description = await handle.describe()
+        assert description.workflow_type == "CreateServer"
+        memo = await description.memo()
+        assert memo["request"]["project_id"] == nova.project
+        assert memo["request"]["flavor_name"] == "m1.tiny"
+        summary = await description.static_summary()
+        assert summary is not None and "findme" in summary and "m1.tiny" in summary
+        history = await handle.fetch_history()
+        activities = [
+            e.activity_task_scheduled_event_attributes.activity_type.name
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        ]
+        assert activities == [
+            "reserve_quota",
+            "schedule",
+            "allocate_network",
+            "prepare_disk",
+            "define_domain",
+            "start_domain",
+            "finish_create",
+        ]
+        summaries = [
+            e.user_metadata.summary.data
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        ]
+        assert any(b"define domain on " + host.encode() in s for s in summaries)
+
+        [failed_wf] = [w for w in failed if w.startswith(f"server-{failed_id}")]
+        failure = await client.get_workflow_handle(failed_wf).fetch_history()
+        closing = failure.events[-1]
+        assert closing.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED
+        message = closing.workflow_execution_failed_event_attributes.failure.message
+        assert "injected: disk full" in message
+
+    asyncio.run(inspect())
+    nova.delete_and_wait(failed_id)
+
+
+def test_every_history_replays_against_the_current_code(stack: Stack) -> None:
+    """Runs last in this module: replays all closed workflows of the session so far."""
+
+    async def replay() -> int:
+        client = await Client.connect(f"127.0.0.1:{stack.temporal_port}")
+        histories: list[WorkflowHistory] = []
+        async for execution in client.list_workflows('ExecutionStatus != "Running"'):
+            if execution.status == WorkflowExecutionStatus.TERMINATED:
+                continue
+            histories.append(
+                await client.get_workflow_handle(
+                    execution.id, run_id=execution.run_id
+                ).fetch_history()
+            )
+        replayer = Replayer(workflows=ALL_WORKFLOWS)
+        for history in histories:
+            await replayer.replay_workflow(history)
+        if os.environ.get("NOVAFLOW_RECORD_HISTORIES") == "1":
+            record(histories)
+        return len(histories)
+
+    assert asyncio.run(replay()) >= 3
+
+
+def record(histories: list[WorkflowHistory]) -> None:
+    """Keep one history per workflow type and outcome as a replay fixture for future changes."""
+    HISTORY_DIR.mkdir(parents=True, exist_ok=True)
+    kept: set[str] = set()
+    for history in histories:
+        last = history.events[-1].event_type
+        kind = f"{history.events[0].workflow_execution_started_event_attributes.workflow_type.name}"
+        name = (
+            f"{kind}-{EventType.Name(last).removeprefix('EVENT_TYPE_WORKFLOW_EXECUTION_').lower()}"
+        )
+        if name not in kept:
+            kept.add(name)
+            (HISTORY_DIR / f"{name}.json").write_text(history.to_json())
