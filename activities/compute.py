@@ -19,8 +19,10 @@ from workflows.contracts import (
     BUILD_ABORTED,
     HOST_FAILURE,
     DefineInput,
+    DiagnosticsInput,
     DiskInput,
     DiskResult,
+    DomainDiagnostics,
     PowerResult,
     ServerRef,
     StepContext,
@@ -122,6 +124,24 @@ class ComputeActivities:
             lambda: self.driver.undefine(inp.ctx.server_id),
         )
 
+    @activity.defn(name="describe_domain")
+    def describe_domain(self, inp: DiagnosticsInput) -> DomainDiagnostics:
+        """Read-only: what libvirt on this host says about the server's domain."""
+        try:
+            info = self.driver.describe(inp.server_id)
+        except HypervisorError as error:
+            raise ApplicationError(str(error), type="HypervisorError") from error
+        if info is None:
+            return DomainDiagnostics(defined=False)
+        return DomainDiagnostics(
+            defined=True,
+            state=info.state,
+            vcpus=info.vcpus,
+            memory_mb=info.memory_mb,
+            cpu_time_ns=info.cpu_time_ns,
+            mac_addresses=list(info.mac_addresses),
+        )
+
     def all(self) -> list[Callable[..., object]]:
         return [
             self.prepare_disk,
@@ -129,4 +149,5 @@ class ComputeActivities:
             self.define_domain,
             self.start_domain,
             self.undefine_domain,
+            self.describe_domain,
         ]

@@ -14,14 +14,12 @@ from novaflow.errors import NovaflowError
 from novaflow.servers import ServerDraft
 from novaflow.virt.faults import FaultInjector
 from workflows.contracts import (
-    ActionFinishInput,
     FailInput,
     FinishInput,
     ReserveInput,
     ReserveResult,
     ServerPlacement,
     ServerRef,
-    TaskStateInput,
     operation_workflow_id,
 )
 
@@ -88,11 +86,6 @@ class InstanceActivities:
         except NovaflowError as error:
             raise as_application_error(error) from error
 
-    @activity.defn(name="set_task_state")
-    def set_task_state(self, inp: TaskStateInput) -> None:
-        with self.db.write() as session:
-            servers.set_task_state(session, inp.ctx.server_id, inp.task_state, inp.host)
-
     @activity.defn(name="finish_create")
     def finish_create(self, inp: FinishInput) -> None:
         """ACTIVE, quota committed, action finished: the last step of a successful create."""
@@ -127,8 +120,3 @@ class InstanceActivities:
         with self.recorder.step(inp.ctx, "finish_delete") as session:
             servers.mark_deleted(session, inp.ctx.server_id)
             servers.finish_action(session, inp.ctx.server_id, inp.ctx.request_id, error=False)
-
-    @activity.defn(name="finish_action")
-    def finish_action(self, inp: ActionFinishInput) -> None:
-        with self.db.write() as session:
-            servers.finish_action(session, inp.ctx.server_id, inp.ctx.request_id, inp.error)

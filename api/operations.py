@@ -4,9 +4,18 @@ request, and a summary for the Temporal UI."""
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from dataclasses import asdict
+from datetime import timedelta
 
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowFailureError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -23,10 +32,15 @@ from workflows.contracts import (
     SERVER_ID,
     CreateServerInput,
     DeleteServerInput,
+    DiagnosticsInput,
+    DomainDiagnostics,
     ReserveInput,
     ReserveResult,
     operation_workflow_id,
 )
+
+# How long the POST waits for a control-plane worker to record and reserve.
+ACCEPT_WITHIN = timedelta(seconds=20)
 
 
 class ServiceUnavailable(NovaflowError):
@@ -67,12 +81,23 @@ async def start_create(
             f"```json\n{json.dumps(asdict(request), indent=1)[:3000]}\n```"
         ),
     )
+    reserve.accept_until = time.time() + ACCEPT_WITHIN.total_seconds()
     try:
         return await client.execute_update_with_start_workflow(
-            "reserve", reserve, start_workflow_operation=start, result_type=ReserveResult
+            "reserve",
+            reserve,
+            start_workflow_operation=start,
+            result_type=ReserveResult,
+            rpc_timeout=ACCEPT_WITHIN + timedelta(seconds=3),
         )
     except WorkflowUpdateFailedError as failure:
         raise _domain_error(failure.cause) from None
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        # No control-plane worker took the request in time; the deadline in the update makes
+        # sure a worker that comes back later refuses it instead of building it.
+        raise ServiceUnavailable(
+            "No control-plane worker accepted the request in time; nothing was created. Try again."
+        ) from None
     except RPCError as error:
         raise ServiceUnavailable(f"The workflow service is unavailable: {error.message}") from None
 
@@ -101,3 +126,19 @@ def _domain_error(cause: BaseException | None) -> NovaflowError:
         return ERROR_TYPES[cause.type](cause.message)
     message = cause.message if isinstance(cause, ApplicationError) else "the request failed"
     return NovaflowError(message)
+
+
+async def diagnostics(client: Client, server_id: str, host: str) -> DomainDiagnostics:
+    """Run ServerDiagnostics on the host and wait for it (a few seconds at most)."""
+    try:
+        return await client.execute_workflow(
+            "ServerDiagnostics",
+            DiagnosticsInput(server_id=server_id, host=host),
+            id=f"server-{server_id}-diagnostics-{uuid.uuid4().hex[:8]}",
+            task_queue=CONTROL_TASK_QUEUE,
+            execution_timeout=timedelta(seconds=15),
+            result_type=DomainDiagnostics,
+            static_summary=f"diagnostics of server {server_id} on {host}",
+        )
+    except (WorkflowFailureError, RPCError) as error:
+        raise ServiceUnavailable(f"Host {host} did not answer: {error}") from None

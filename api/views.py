@@ -3,6 +3,7 @@ every field is named here."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -164,8 +165,6 @@ def _host_id(server: Server) -> str:
     """Nova's hostId: an opaque per-project hash of the host, so users can see co-location."""
     if not server.host:
         return ""
-    import hashlib
-
     return hashlib.sha224(f"{server.project_id}{server.host}".encode()).hexdigest()
 
 

@@ -47,13 +47,11 @@ async def main() -> None:
             workflows=ALL_WORKFLOWS,
             activities=[
                 instances.reserve_quota,
-                instances.set_task_state,
                 instances.finish_create,
                 instances.fail_create,
                 instances.release_quota,
                 instances.load_placement,
                 instances.finish_delete,
-                instances.finish_action,
                 scheduling.schedule,
                 scheduling.release_claim,
                 scheduling.release_claims,

@@ -2,5 +2,6 @@
 
 from workflows.create_server import CreateServer
 from workflows.delete_server import DeleteServer
+from workflows.diagnostics import ServerDiagnostics
 
-ALL_WORKFLOWS = [CreateServer, DeleteServer]
+ALL_WORKFLOWS = [CreateServer, DeleteServer, ServerDiagnostics]

@@ -131,6 +131,9 @@ class ReserveInput:
     request: CreateRequest
     servers: list[NewServer]
     min_count: int = 1
+    # Epoch seconds after which the reservation is refused: an API that gave up waiting (and
+    # answered 503) must not see its request built later. 0: no deadline.
+    accept_until: float = 0.0
 
 
 @dataclass
@@ -251,13 +254,6 @@ class PowerResult:
 
 
 @dataclass
-class TaskStateInput:
-    ctx: StepContext
-    task_state: str | None
-    host: str | None = None
-
-
-@dataclass
 class FinishInput:
     ctx: StepContext
     host: str | None = None
@@ -270,12 +266,6 @@ class FailInput:
     message: str
     details: str = ""
     code: int = 500
-
-
-@dataclass
-class ActionFinishInput:
-    ctx: StepContext
-    error: bool = False
 
 
 # ---------------------------------------------------------------- delete
@@ -308,3 +298,24 @@ class ServerPlacement:
 
     host: str | None
     exists: bool = True
+
+
+# ---------------------------------------------------------------- diagnostics
+
+
+@dataclass
+class DiagnosticsInput:
+    server_id: str
+    host: str
+
+
+@dataclass
+class DomainDiagnostics:
+    """What the hypervisor reports of a server's domain (Nova's server diagnostics)."""
+
+    defined: bool
+    state: int = 0  # libvirt's virDomainState
+    vcpus: int = 0
+    memory_mb: int = 0
+    cpu_time_ns: int = 0
+    mac_addresses: list[str] = field(default_factory=list)

@@ -86,6 +86,8 @@ class CreateServer:
     def _reserve_once(self, inp: ReserveInput) -> None:
         if self._reserve_input is not None:
             raise ValueError("this create has already reserved its quota")
+        if inp.accept_until and workflow.now().timestamp() > inp.accept_until:
+            raise ValueError("the request expired before a worker took it")
 
     @workflow.query(name="phase")
     def phase(self) -> str:

@@ -11,13 +11,13 @@ from starlette.concurrency import run_in_threadpool
 
 from api import operations, views
 from api.auth import RequestContext
-from api.deps import ContextDep, DbDep, SessionDep, TemporalDep
+from api.deps import AdminDep, ContextDep, DbDep, SessionDep, TemporalDep
 from api.schemas import ServerCreateBody
 from api.server_create import build_reserve_input
 from novaflow import ipam, servers
 from novaflow.errors import Conflict, NotFound
 from novaflow.models import InstanceAction, Server
-from novaflow.states import TaskState
+from novaflow.states import LIBVIRT_POWER_STATE, PowerState, TaskState
 from workflows.contracts import DeleteServerInput, operation_workflow_id
 
 router = APIRouter(prefix="/v2.1/servers", tags=["servers"])
@@ -175,6 +175,34 @@ def _undo_begin_delete(db: Any, server_id: str, request_id: str) -> None:
         action = session.get(InstanceAction, (server_id, request_id))
         if action is not None:
             session.delete(action)
+
+
+@router.get("/{server_id}/diagnostics")
+async def server_diagnostics(
+    server_id: str, ctx: AdminDep, db: DbDep, temporal: TemporalDep
+) -> dict[str, Any]:
+    """What the hypervisor itself reports (admin), asked on the server's host."""
+
+    def locate() -> str:
+        with db.read() as session:
+            server = visible_server(session, server_id, ctx)
+            if not server.host:
+                raise Conflict(f"Cannot get diagnostics of instance {server_id}: it has no host")
+            return server.host
+
+    host = await run_in_threadpool(locate)
+    info = await operations.diagnostics(temporal, server_id, host)
+    state = LIBVIRT_POWER_STATE.get(info.state, PowerState.NOSTATE) if info.defined else None
+    return {
+        "state": state.name.lower() if state is not None else "not defined",
+        "driver": "libvirt",
+        "hypervisor": host,
+        "num_cpus": info.vcpus,
+        "memory_details": {"maximum": info.memory_mb},
+        "cpu_details": [{"time": info.cpu_time_ns}],
+        "nic_details": [{"mac_address": mac} for mac in info.mac_addresses],
+        "num_nics": len(info.mac_addresses),
+    }
 
 
 @router.get("/{server_id}/os-interface")

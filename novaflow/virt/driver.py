@@ -60,6 +60,15 @@ _UNITS = {
 }
 
 
+@dataclass(frozen=True)
+class DomainInfo:
+    state: int  # libvirt's virDomainState
+    vcpus: int
+    memory_mb: int
+    cpu_time_ns: int
+    mac_addresses: tuple[str, ...]
+
+
 class HypervisorError(Exception):
     """Transient: the connection was lost, an RPC failed, a wait timed out. Retry."""
 
@@ -501,6 +510,28 @@ class LibvirtHost:
             if _code(exc) == libvirt.VIR_ERR_NO_DOMAIN:
                 return None
             raise _translate(exc, f"state of {server_id}") from exc
+
+    def describe(self, server_id: str) -> DomainInfo | None:
+        """What libvirt reports of the domain (Nova's server diagnostics), None if undefined."""
+        conn = self._connection()
+        domain = self._lookup_or_none(conn, server_id)
+        if domain is None:
+            return None
+        try:
+            state, max_kib, _, vcpus, cpu_time = domain.info()
+            root = ET.fromstring(domain.XMLDesc(0))
+        except libvirt.libvirtError as exc:
+            if _code(exc) == libvirt.VIR_ERR_NO_DOMAIN:
+                return None
+            raise _translate(exc, f"info of {server_id}") from exc
+        macs = tuple(m.get("address", "") for m in root.iterfind("./devices/interface/mac"))
+        return DomainInfo(
+            state=int(state),
+            vcpus=int(vcpus),
+            memory_mb=int(max_kib) // 1024,
+            cpu_time_ns=int(cpu_time),
+            mac_addresses=macs,
+        )
 
     def list_domains(self) -> list[str]:
         """Server ids (uuids) of the defined domains that carry novaflow metadata.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+
 from novaflow.devstack import Stack
-from novaflow.virt.faults import set_fault
+from novaflow.virt.faults import clear_faults, set_fault
 from tests.integration.client import NovaClient, wait_until
 from tests.integration.leaks import leaks
 
@@ -92,3 +94,46 @@ def test_delete_during_build_cancels_it_and_leaves_nothing(nova: NovaClient, sta
     assert nova.usage()["instances"] == 0
     (create,) = [a for a in nova.actions(server_id) if a["action"] == "create"]
     assert create["message"] == "Error"  # the build ended, cancelled
+
+
+def test_a_transient_hypervisor_error_is_retried_on_the_same_host(
+    nova: NovaClient, stack: Stack
+) -> None:
+    for host in stack.hosts:
+        set_fault(stack.host_state_dir(host.name), "start", "transient", "injected: conn reset")
+    server_id = nova.create_ok()
+
+    def start_failed_once() -> bool:
+        [action] = nova.actions(server_id)
+        events = nova.action(server_id, action["request_id"])["events"]
+        return any(
+            e["event"].startswith("start_domain@") and e["result"] == "Error" for e in events
+        )
+
+    wait_until(start_failed_once, "a failed start attempt")
+    for host in stack.hosts:
+        clear_faults(stack.host_state_dir(host.name))
+    server = nova.wait_status(server_id, "ACTIVE")
+    [action] = nova.actions(server_id)
+    events = [e["event"] for e in nova.action(server_id, action["request_id"])["events"]]
+    assert "schedule_2" not in events  # retried with backoff on the same host, not rescheduled
+    assert server["OS-EXT-SRV-ATTR:host"] in {e.split("@")[1] for e in events if "@" in e}
+    nova.delete_and_wait(server_id)
+
+
+def test_a_restarted_compute_worker_gives_its_host_its_servers_back(
+    nova: NovaClient, stack: Stack
+) -> None:
+    server_id = nova.create_ok()
+    host = nova.wait_status(server_id, "ACTIVE")["OS-EXT-SRV-ATTR:host"]
+    stack.kill(f"compute-{host}", signal.SIGTERM)
+    stack.start_compute(next(h for h in stack.hosts if h.name == host))
+    # libvirt in the new worker process knows the domain again, running, with its port.
+    diagnostics = nova.admin.get(f"/v2.1/servers/{server_id}/diagnostics")
+    assert diagnostics.status_code == 200, diagnostics.text
+    mac = nova.show(server_id)["addresses"]["private"][0]["OS-EXT-IPS-MAC:mac_addr"]
+    assert diagnostics.json()["state"] == "running"
+    assert diagnostics.json()["nic_details"] == [{"mac_address": mac}]
+    assert diagnostics.json()["memory_details"] == {"maximum": 512}
+    nova.delete_and_wait(server_id)
+    assert leaks(stack, [server_id]) == {}
