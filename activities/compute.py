@@ -18,13 +18,11 @@ from novaflow.virt.driver import DomainDefinitionError, HostFailure, HypervisorE
 from workflows.contracts import (
     BUILD_ABORTED,
     HOST_FAILURE,
-    DefineInput,
     DiagnosticsInput,
-    DiskInput,
-    DiskResult,
     DomainDiagnostics,
     PowerResult,
     ServerRef,
+    SpawnInput,
     StepContext,
 )
 
@@ -63,32 +61,28 @@ class ComputeActivities:
         self.recorder.record(ctx, event, started, host=self.host)
         return result
 
-    @activity.defn(name="prepare_disk")
-    def prepare_disk(self, inp: DiskInput) -> DiskResult:
-        path = self._step(
+    @activity.defn(name="spawn_on_host")
+    def spawn_on_host(self, inp: SpawnInput) -> PowerResult:
+        """Prepare the disk, define the domain, start it and wait until libvirt reports it
+        running. One activity (one Temporal round trip) for the host's part of a build; each
+        sub-step is idempotent and recorded as its own instance-action event, and a retry
+        after a crash redoes only what is missing."""
+        server_id, host = inp.ctx.server_id, self.host
+        activity.heartbeat("preparing the disk")
+        disk_path = self._step(
             inp.ctx,
-            inp.ctx.event or "prepare_disk",
-            lambda: self.driver.prepare_disk(inp.ctx.server_id, inp.disk_gb, inp.image_id),
+            f"prepare_disk@{host}",
+            lambda: self.driver.prepare_disk(
+                server_id, inp.disk_gb, inp.image_id, on_wait=_heartbeat
+            ),
         )
-        return DiskResult(path=path)
-
-    @activity.defn(name="delete_disk")
-    def delete_disk(self, inp: ServerRef) -> None:
-        self._step(
-            inp.ctx,
-            inp.ctx.event or "delete_disk",
-            lambda: self.driver.delete_disk(inp.ctx.server_id),
-        )
-
-    @activity.defn(name="define_domain")
-    def define_domain(self, inp: DefineInput) -> None:
         spec = DomainSpec(
-            uuid=inp.ctx.server_id,
-            name=domain_name(inp.ctx.server_id),
+            uuid=server_id,
+            name=domain_name(server_id),
             display_name=inp.name,
             vcpus=inp.vcpus,
             memory_mb=inp.memory_mb,
-            disk_path=inp.disk_path,
+            disk_path=disk_path,
             nics=tuple(
                 NicSpec(mac=p.mac_address, network=HOST_NETWORK, port_id=p.port_id)
                 for p in inp.ports
@@ -98,31 +92,32 @@ class ComputeActivities:
             flavor_name=inp.flavor_name,
             image_id=inp.image_id,
         )
+        activity.heartbeat("defining the domain")
         self._step(
             inp.ctx,
-            inp.ctx.event or "define_domain",
-            lambda: self.driver.define(build_domain_xml(spec)),
+            f"define_domain@{host}",
+            lambda: self.driver.define(build_domain_xml(spec), on_wait=_heartbeat),
         )
-
-    @activity.defn(name="start_domain")
-    def start_domain(self, inp: ServerRef) -> PowerResult:
-        """Start the domain and wait until libvirt reports it running."""
+        activity.heartbeat("starting the domain")
         self._step(
             inp.ctx,
-            inp.ctx.event or "start_domain",
-            lambda: self.driver.start(inp.ctx.server_id, on_wait=_heartbeat),
+            f"start_domain@{host}",
+            lambda: self.driver.start(server_id, on_wait=_heartbeat),
         )
-        state = self.driver.power_state(inp.ctx.server_id)
+        state = self.driver.power_state(server_id)
         return PowerResult(power_state=int(LIBVIRT_POWER_STATE.get(state or 0, PowerState.NOSTATE)))
 
-    @activity.defn(name="undefine_domain")
-    def undefine_domain(self, inp: ServerRef) -> None:
-        """Destroy (if running) and undefine. A domain that is already gone counts as done."""
+    @activity.defn(name="destroy_on_host")
+    def destroy_on_host(self, inp: ServerRef) -> None:
+        """Destroy and undefine the domain, then delete its disk: the undo of spawn_on_host
+        and the host's part of a delete. What is already gone counts as done."""
+        server_id, host = inp.ctx.server_id, self.host
         self._step(
             inp.ctx,
-            inp.ctx.event or "undefine_domain",
-            lambda: self.driver.undefine(inp.ctx.server_id),
+            f"undefine_domain@{host}",
+            lambda: self.driver.undefine(server_id, on_wait=_heartbeat),
         )
+        self._step(inp.ctx, f"delete_disk@{host}", lambda: self.driver.delete_disk(server_id))
 
     @activity.defn(name="describe_domain")
     def describe_domain(self, inp: DiagnosticsInput) -> DomainDiagnostics:
@@ -144,10 +139,7 @@ class ComputeActivities:
 
     def all(self) -> list[Callable[..., object]]:
         return [
-            self.prepare_disk,
-            self.delete_disk,
-            self.define_domain,
-            self.start_domain,
-            self.undefine_domain,
+            self.spawn_on_host,
+            self.destroy_on_host,
             self.describe_domain,
         ]

@@ -7,12 +7,12 @@ from datetime import timedelta
 
 from temporalio import activity
 
-from activities.base import StepRecorder
+from activities.base import StepRecorder, as_application_error
 from novaflow import placement, servers
 from novaflow.db import Database
 from novaflow.errors import NoValidHost
 from novaflow.models import utcnow
-from novaflow.scheduler import FilterScheduler, RequestSpec
+from novaflow.scheduler import FilterScheduler, HostState, RequestSpec
 from novaflow.scheduler import NoValidHost as NoHostPassed
 from novaflow.virt.faults import FaultInjector
 from workflows.contracts import ClaimRef, ScheduleInput, ScheduleResult, ServerRef, claim_id_for
@@ -35,30 +35,17 @@ class SchedulingActivities:
 
     @activity.defn(name="schedule")
     def schedule(self, inp: ScheduleInput) -> ScheduleResult:
-        server_id = inp.ctx.server_id
+        """Filter and weigh (reading only), then claim the best host that still fits in one
+        short write transaction; the hosts after it are the alternates."""
+        server_id, event = inp.ctx.server_id, f"schedule_{inp.attempt}"
         claim_id = claim_id_for(server_id, inp.attempt)
-        with self.recorder.step(inp.ctx, f"schedule_{inp.attempt}") as session:
+        with self.db.read() as session:
             earlier = session.get(placement.Claim, claim_id)
-            if earlier is not None and earlier.state == "active":  # a retry of a step that worked
-                return ScheduleResult(host=earlier.host, claim_id=claim_id)
-            spec = RequestSpec(
-                server_id=server_id,
-                vcpus=inp.vcpus,
-                memory_mb=inp.memory_mb,
-                disk_gb=inp.disk_gb,
-                availability_zone=inp.availability_zone,
-                image_properties=inp.image_properties,
-                ignore_hosts=frozenset(inp.exclude_hosts),
-            )
-            if inp.server_group_id:
-                group = session.get(placement.ServerGroup, inp.server_group_id)
-                spec.group_policy = group.policy if group else None
-                spec.group_hosts = placement.group_hosts(session, inp.server_group_id, server_id)
-            hosts = placement.host_states(session, utcnow(), self.service_down)
-            try:
-                ranked = self.scheduler.select(hosts, spec, count=CANDIDATES)
-            except NoHostPassed as error:
-                raise NoValidHost(str(error)) from error
+        if earlier is not None and earlier.state == "active":  # a retry of a step that worked
+            return ScheduleResult(host=earlier.host, claim_id=claim_id)
+        ranked = self._rank(inp, event)
+        with self.recorder.step(inp.ctx, event) as session:
+            servers.ensure_still_wanted(session, server_id)
             for index, host in enumerate(ranked):
                 if placement.claim(
                     session,
@@ -77,6 +64,33 @@ class SchedulingActivities:
                 "No valid host was found. There are not enough hosts available "
                 f"(claims failed on {', '.join(h.name for h in ranked)})."
             )
+
+    def _rank(self, inp: ScheduleInput, event: str) -> list[HostState]:
+        """The scheduler's choice, best first, from a consistent read of the hosts. Runs
+        outside the write lock: the claim re-checks capacity atomically anyway."""
+        started = utcnow()
+        spec = RequestSpec(
+            server_id=inp.ctx.server_id,
+            vcpus=inp.vcpus,
+            memory_mb=inp.memory_mb,
+            disk_gb=inp.disk_gb,
+            availability_zone=inp.availability_zone,
+            image_properties=inp.image_properties,
+            ignore_hosts=frozenset(inp.exclude_hosts),
+        )
+        with self.db.read() as session:
+            if inp.server_group_id:
+                group = session.get(placement.ServerGroup, inp.server_group_id)
+                spec.group_policy = group.policy if group else None
+                spec.group_hosts = placement.group_hosts(
+                    session, inp.server_group_id, inp.ctx.server_id
+                )
+            hosts = placement.host_states(session, started, self.service_down)
+        try:
+            return self.scheduler.select(hosts, spec, count=CANDIDATES)
+        except NoHostPassed as error:
+            self.recorder.record_failure(inp.ctx, event, started, str(error), None)
+            raise as_application_error(NoValidHost(str(error))) from error
 
     @activity.defn(name="release_claim")
     def release_claim(self, inp: ClaimRef) -> None:

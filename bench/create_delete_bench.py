@@ -8,11 +8,18 @@ What it measures (a benchmark, not a test: it prints figures):
   1. one at a time: POST /servers -> GET shows ACTIVE (GET polled every --poll-ms), the
      create workflow's own duration (Temporal start -> close, free of polling overhead), and
      DELETE -> GET 404 likewise;
+     then N creates one at a time awaiting the workflow instead (no GET polling: on a
+     2-core machine a 5 ms GET poll keeps the API busy and slows the create it watches);
   2. at --concurrency in flight: N creates, then N deletes; throughput and latency. Here the
      end of each operation is awaited with a Temporal long poll on its workflow (no GET
      polling that would load the API); every server is then checked ACTIVE / gone;
-  3. the bare workflow (bench/bare_workflow.py), one at a time and at --concurrency;
-  4. where the create's time goes: per step from the instance-action events (admin view of
+  3. the bare workflow (bench/bare_workflow.py), one at a time and at --concurrency (one
+     batch right before and one right after the concurrent creates, so that a machine shared
+     with other work loads both alike);
+  4. CPU per operation of each process (Temporal, control, compute, API, this process) and of
+     the rest of the machine, per phase: the machine may be shared, and CPU per op is steadier
+     than wall-clock throughput;
+  5. where the create's time goes: per step from the instance-action events (admin view of
      os-instance-actions/{request_id}), and the gaps between steps (Temporal's share).
 """
 
@@ -492,13 +499,6 @@ async def run(args: argparse.Namespace, stack: Stack, out: Results) -> None:
                 "bare workflow, 1 at a time (Temporal start->close)",
                 [await workflow_duration_ms(client, w) for w in bare_ids],
             )
-            log(f"bare workflow: {n} at concurrency {concurrency}...")
-            with metered(f"bare, c={concurrency}", n):
-                timed, wall = await in_parallel(n, concurrency, lambda _: bare_one(client))
-            series["bare_conc"] = Series(
-                f"bare workflow, c={concurrency}", [t for t, _ in timed], wall
-            )
-
             # ---- creates and deletes one at a time, observed through the API
             log(f"create -> ACTIVE: {n} one at a time (GET every {args.poll_ms:g} ms)...")
             with metered(f"create, 1 at a time, GET poll {args.poll_ms:g} ms", n):
@@ -539,7 +539,17 @@ async def run(args: argparse.Namespace, stack: Stack, out: Results) -> None:
                 "  create workflow (Temporal start->close)", quiet_wf_ms
             )
 
-            # ---- creates and deletes at concurrency
+            # ---- creates and deletes at concurrency, with a bare batch right before and right
+            # after the creates: the machine may be shared, so both see the same conditions
+            async def bare_batch(label: str) -> Series:
+                log(f"bare workflow: {n} at concurrency {concurrency} ({label})...")
+                with metered(f"bare, c={concurrency} ({label})", n):
+                    timed, wall = await in_parallel(n, concurrency, lambda _: bare_one(client))
+                return Series(
+                    f"bare workflow, c={concurrency} ({label})", [t for t, _ in timed], wall
+                )
+
+            bare_before = await bare_batch("before creates")
             log(f"create: {n} at concurrency {concurrency}...")
             with metered(f"create, c={concurrency}", n):
                 conc_creates, create_wall = await in_parallel(
@@ -551,6 +561,7 @@ async def run(args: argparse.Namespace, stack: Stack, out: Results) -> None:
             ]
             if not_active:
                 raise RuntimeError(f"{len(not_active)} servers not ACTIVE: {not_active[:3]}")
+            bare_after = await bare_batch("after creates")
             log(f"delete: {n} at concurrency {concurrency}...")
             with metered(f"delete, c={concurrency}", n):
                 conc_deletes, delete_wall = await in_parallel(
@@ -572,6 +583,13 @@ async def run(args: argparse.Namespace, stack: Stack, out: Results) -> None:
             )
             series["create_conc_wf"] = Series(
                 "  create workflow (Temporal start->close)", conc_wf_ms
+            )
+            series["bare_conc_before"] = bare_before
+            series["bare_conc_after"] = bare_after
+            series["bare_conc"] = Series(
+                f"bare workflow, c={concurrency} (both batches)",
+                bare_before.latencies_ms + bare_after.latencies_ms,
+                (bare_before.wall_s or 0.0) + (bare_after.wall_s or 0.0),
             )
             series["delete_conc"] = Series(
                 f"delete -> done, c={concurrency} (client, wf long-poll)",
@@ -637,6 +655,8 @@ def report(args: argparse.Namespace, out: Results) -> None:
         "delete_conc",
         "bare_seq",
         "bare_wf",
+        "bare_conc_before",
+        "bare_conc_after",
         "bare_conc",
     ]
     log("")
@@ -665,6 +685,16 @@ def report(args: argparse.Namespace, out: Results) -> None:
     def verdict(ok: bool) -> str:
         return "PASS" if ok else "FAIL"
 
+    # CPU spent by the benchmark's own processes per operation at concurrency: on a machine
+    # that is CPU-bound and shared, this ratio is steadier than the measured throughputs.
+    def own_cpu_ms(prefix: str) -> float:
+        phases = [p for p in out.phases if p.name.startswith(prefix)]
+        ops = sum(p.ops for p in phases)
+        return sum(v for p in phases for g, v in p.cpu_s.items() if g != "other") * 1000 / ops
+
+    create_cpu = own_cpu_ms(f"create, c={c}")
+    bare_cpu = own_cpu_ms(f"bare, c={c}")
+
     rows = [
         (
             "create p50 / bare p50, 1 at a time (client: GET poll / result)",
@@ -689,6 +719,12 @@ def report(args: argparse.Namespace, out: Results) -> None:
             f"{create_tput:.2f} / {bare_tput:.2f} ops/s",
             f"{ratio:.2f}",
             f">= {TARGET_THROUGHPUT_RATIO:.2f}: {verdict(ok_tput)}",
+        ),
+        (
+            f"bare CPU / create CPU per op at c={c} (own processes)",
+            f"{bare_cpu:.0f} / {create_cpu:.0f} ms",
+            f"{bare_cpu / create_cpu:.2f}",
+            "CPU-bound estimate of the ratio above",
         ),
         (
             "create -> ACTIVE p50, 1 at a time (client, GET poll)",

@@ -110,9 +110,18 @@ def set_task_state(
     session.execute(
         update(Server)
         .where(col(Server.id) == server_id)
+        .where(col(Server.deleted).is_(False))
         .where(col(Server.task_state).is_distinct_from(TaskState.DELETING))
         .values(**values)
     )
+
+
+def ensure_still_wanted(session: Session, server_id: str) -> None:
+    """A build must not begin for a server that was deleted before its workflow ran (a
+    multi-create sibling deleted in the instant before its own workflow started)."""
+    server = session.get(Server, server_id)
+    if server is None or server.deleted or server.task_state == TaskState.DELETING:
+        raise Conflict(f"Instance {server_id} was deleted before it was built")
 
 
 def mark_active(session: Session, server_id: str, host: str | None, power_state: int) -> None:
@@ -129,6 +138,7 @@ def mark_active(session: Session, server_id: str, host: str | None, power_state:
     session.execute(
         update(Server)
         .where(col(Server.id) == server_id)
+        .where(col(Server.deleted).is_(False))
         .where(col(Server.task_state).is_distinct_from(TaskState.DELETING))
         .values(**values)
     )

@@ -224,14 +224,9 @@ class ServerRef:
 
 
 @dataclass
-class DiskInput:
-    ctx: StepContext
-    image_id: str
-    disk_gb: int
+class SpawnInput:
+    """The host's part of a build: disk, domain (from flavor, image and ports), start."""
 
-
-@dataclass
-class DefineInput:
     ctx: StepContext
     name: str
     project_id: str
@@ -239,13 +234,8 @@ class DefineInput:
     image_id: str
     vcpus: int
     memory_mb: int
-    disk_path: str
+    disk_gb: int
     ports: list[AllocatedPort]
-
-
-@dataclass
-class DiskResult:
-    path: str
 
 
 @dataclass

@@ -3,7 +3,7 @@
     reserve quota (inside the update that starts the workflow: the API answers 403 at once)
     -> schedule: filter, weigh, claim a host            (undo: release the claim)
     -> allocate network: ports, fixed and floating IPs   (undo: release them)
-    -> on compute@<host>: prepare disk, define, start    (undo: undefine, delete disk)
+    -> on compute@<host>: prepare disk, define, start    (undo: destroy, undefine, delete disk)
     -> mark ACTIVE and commit quota
 
 Every undo is registered before its step runs. A failure on a host gives that host's part
@@ -15,7 +15,6 @@ ERROR with a fault. Only contracts are imported here: no I/O, replay-safe.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
@@ -35,8 +34,6 @@ from workflows.contracts import (
     ClaimRef,
     CreateServerInput,
     CreateServerResult,
-    DefineInput,
-    DiskInput,
     FailInput,
     FinishInput,
     NetworkInput,
@@ -45,12 +42,11 @@ from workflows.contracts import (
     ReserveResult,
     ScheduleInput,
     ServerRef,
+    SpawnInput,
     StepContext,
     claim_id_for,
     operation_workflow_id,
 )
-
-RESERVATION_WAIT = timedelta(minutes=1)
 
 
 class HostBuildFailed(Exception):
@@ -75,6 +71,13 @@ class CreateServer:
     async def reserve(self, inp: ReserveInput) -> ReserveResult:
         """Record the server(s) and reserve quota: the API sends this with the start."""
         self._reserve_input = inp
+        if inp.accept_until and workflow.now().timestamp() > inp.accept_until:
+            self._rejected = True  # the API gave up waiting (503): never build it later
+            raise ApplicationError(
+                "the request expired before a worker took it",
+                type="RequestExpired",
+                non_retryable=True,
+            )
         try:
             self._reservation = await steps.reserve_quota(inp)
         except ActivityError as error:
@@ -86,8 +89,6 @@ class CreateServer:
     def _reserve_once(self, inp: ReserveInput) -> None:
         if self._reserve_input is not None:
             raise ValueError("this create has already reserved its quota")
-        if inp.accept_until and workflow.now().timestamp() > inp.accept_until:
-            raise ValueError("the request expired before a worker took it")
 
     @workflow.query(name="phase")
     def phase(self) -> str:
@@ -99,13 +100,9 @@ class CreateServer:
     async def run(self, inp: CreateServerInput) -> CreateServerResult:
         server_id = inp.server.server_id
         if not inp.reserved:
-            try:
-                await workflow.wait_condition(
-                    lambda: self._reservation is not None or self._rejected,
-                    timeout=RESERVATION_WAIT,
-                )
-            except TimeoutError:
-                return CreateServerResult(server_id, "REJECTED", fault="no reservation arrived")
+            # The API starts this workflow together with the reservation update (update-with-
+            # start): the update is in the very first workflow task, so no timer is needed.
+            await workflow.wait_condition(lambda: self._reservation is not None or self._rejected)
             await workflow.wait_condition(workflow.all_handlers_finished)
             if self._reservation is None or server_id not in self._reservation.server_ids:
                 return CreateServerResult(server_id, "REJECTED", fault="over quota")
@@ -209,37 +206,24 @@ class CreateServer:
         request = inp.request
         try:
             host_undo.add(
-                "delete disk",
-                lambda: steps.delete_disk(host, self._ref(inp, f"delete_disk@{host}")),
+                "destroy on host",
+                lambda: steps.destroy_on_host(host, self._ref(inp, "destroy_on_host")),
             )
-            self._phase = f"preparing the disk on {host}"
-            disk = await steps.prepare_disk(
+            self._phase = f"building on {host}: disk, domain, start"
+            power = await steps.spawn_on_host(
                 host,
-                DiskInput(
-                    self._ctx(inp, f"prepare_disk@{host}"), request.image_id, request.disk_gb
-                ),
-            )
-            host_undo.add(
-                "undefine domain",
-                lambda: steps.undefine_domain(host, self._ref(inp, f"undefine_domain@{host}")),
-            )
-            self._phase = f"defining the domain on {host}"
-            await steps.define_domain(
-                host,
-                DefineInput(
-                    ctx=self._ctx(inp, f"define_domain@{host}"),
+                SpawnInput(
+                    ctx=self._ctx(inp, "spawn_on_host"),
                     name=inp.server.name,
                     project_id=request.project_id,
                     flavor_name=request.flavor_name,
                     image_id=request.image_id,
                     vcpus=request.vcpus,
                     memory_mb=request.memory_mb,
-                    disk_path=disk.path,
+                    disk_gb=request.disk_gb,
                     ports=network.ports,
                 ),
             )
-            self._phase = f"starting the domain on {host}"
-            power = await steps.start_domain(host, self._ref(inp, f"start_domain@{host}"))
             return power.power_state
         except ActivityError as error:
             if is_cancelled_exception(error) or _error_type(error) == BUILD_ABORTED:

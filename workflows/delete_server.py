@@ -47,8 +47,7 @@ class DeleteServer:
         if host is not None:
             workflow.upsert_search_attributes([HOST.value_set(host)])
             self._phase = f"removing the domain from {host}"
-            await steps.undefine_domain(host, ref(f"undefine_domain@{host}"))
-            await steps.delete_disk(host, ref(f"delete_disk@{host}"))
+            await steps.destroy_on_host(host, ref("destroy_on_host"))
 
         self._phase = "releasing network, claims and quota"
         await steps.release_network(ref("release_network"))

@@ -20,9 +20,6 @@ from workflows.contracts import (
     UNDO_RETRY,
     AwaitWorkflowInput,
     ClaimRef,
-    DefineInput,
-    DiskInput,
-    DiskResult,
     FailInput,
     FinishInput,
     NetworkInput,
@@ -34,6 +31,7 @@ from workflows.contracts import (
     ScheduleResult,
     ServerPlacement,
     ServerRef,
+    SpawnInput,
     compute_task_queue,
 )
 
@@ -161,27 +159,23 @@ async def cancel_operation(inp: AwaitWorkflowInput) -> None:
 # ----------------------------------------------------------- on a host
 
 
-async def prepare_disk(host: str, inp: DiskInput) -> DiskResult:
+async def spawn_on_host(host: str, inp: SpawnInput) -> PowerResult:
     return await _on_host(
-        host, "prepare_disk", inp, DiskResult, f"create a {inp.disk_gb} GiB disk on {host}"
+        host,
+        "spawn_on_host",
+        inp,
+        PowerResult,
+        f"build on {host}: {inp.disk_gb} GiB disk, define {inp.vcpus} vCPU/{inp.memory_mb} MiB "
+        "domain, start, wait until running",
     )
 
 
-async def delete_disk(host: str, inp: ServerRef) -> None:
-    await _on_host(host, "delete_disk", inp, None, f"delete the disk on {host}", UNDO_RETRY)
-
-
-async def define_domain(host: str, inp: DefineInput) -> None:
-    await _on_host(host, "define_domain", inp, None, f"define domain on {host}")
-
-
-async def start_domain(host: str, inp: ServerRef) -> PowerResult:
-    return await _on_host(
-        host, "start_domain", inp, PowerResult, f"start domain on {host}, wait until running"
-    )
-
-
-async def undefine_domain(host: str, inp: ServerRef) -> None:
+async def destroy_on_host(host: str, inp: ServerRef) -> None:
     await _on_host(
-        host, "undefine_domain", inp, None, f"destroy and undefine on {host}", UNDO_RETRY
+        host,
+        "destroy_on_host",
+        inp,
+        None,
+        f"destroy and undefine the domain on {host}, delete its disk",
+        UNDO_RETRY,
     )

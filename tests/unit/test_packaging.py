@@ -15,8 +15,11 @@ def test_compose_file_runs_every_process_on_postgres() -> None:
     services = compose["services"]
     assert {"postgres", "temporal", "temporal-ui", "api", "control"} <= set(services)
     assert [s for s in services if s.startswith("compute-")]
-    commands = {name: " ".join(s.get("command", [])) for name, s in services.items()
-                if isinstance(s.get("command"), list)}
+    commands = {
+        name: " ".join(s.get("command", []))
+        for name, s in services.items()
+        if isinstance(s.get("command"), list)
+    }
     assert "workers.control" in commands["control"]
     assert "api.app:app" in commands["api"]
     env = services["control"]["environment"]
