@@ -83,7 +83,8 @@ def test_operations_are_findable_and_readable(nova: NovaClient, stack: Stack) ->
             for e in history.events
             if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
         ]
-        assert any(f"build on {host}: 1 GiB disk, define 1 vCPU/512 MiB".encode() in s for s in summaries)
+        expected = f"build on {host}: 1 GiB disk, define 1 vCPU/512 MiB".encode()
+        assert any(expected in s for s in summaries)
 
         [failed_wf] = [w for w in failed if w.startswith(f"server-{failed_id}")]
         failure = await client.get_workflow_handle(failed_wf).fetch_history()
