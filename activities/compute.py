@@ -43,17 +43,24 @@ class ComputeActivities:
         self.domain_type = domain_type
         self.recorder = StepRecorder(db)
 
-    def _step(self, ctx: StepContext, event: str, work: Callable[[], T]) -> T:
-        """Run one hypervisor step, sort its errors, record it in the audit trail."""
+    def _step(self, ctx: StepContext, event: str, work: Callable[[], T], undo: bool = False) -> T:
+        """Run one hypervisor step, sort its errors, record it in the audit trail.
+
+        A build step that fails for good on this host says so (non-retryable: the workflow
+        reschedules or aborts). An undo step never gives up: whatever the error, it is
+        retried with backoff until it succeeds, and a person watching the Temporal UI sees
+        the attempts and the last error."""
         started = utcnow()
         try:
             result = work()
         except HostFailure as error:
             self.recorder.record_failure(ctx, event, started, str(error), self.host)
-            raise ApplicationError(str(error), type=HOST_FAILURE, non_retryable=True) from error
+            raise ApplicationError(str(error), type=HOST_FAILURE, non_retryable=not undo) from error
         except DomainDefinitionError as error:
             self.recorder.record_failure(ctx, event, started, str(error), self.host)
-            raise ApplicationError(str(error), type=BUILD_ABORTED, non_retryable=True) from error
+            raise ApplicationError(
+                str(error), type=BUILD_ABORTED, non_retryable=not undo
+            ) from error
         except HypervisorError as error:
             # Transient (connection lost...): Temporal retries with backoff.
             self.recorder.record_failure(ctx, event, started, str(error), self.host)
@@ -116,8 +123,11 @@ class ComputeActivities:
             inp.ctx,
             f"undefine_domain@{host}",
             lambda: self.driver.undefine(server_id, on_wait=_heartbeat),
+            undo=True,
         )
-        self._step(inp.ctx, f"delete_disk@{host}", lambda: self.driver.delete_disk(server_id))
+        self._step(
+            inp.ctx, f"delete_disk@{host}", lambda: self.driver.delete_disk(server_id), undo=True
+        )
 
     @activity.defn(name="describe_domain")
     def describe_domain(self, inp: DiagnosticsInput) -> DomainDiagnostics:

@@ -3,14 +3,15 @@ operation (reserve, mark active or failed, finish a delete)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 
 from temporalio import activity
 
 from activities.base import StepRecorder, as_application_error
-from novaflow import quota, servers
+from novaflow import ipam, placement, quota, servers
 from novaflow.db import Database
-from novaflow.errors import NovaflowError
+from novaflow.errors import NovaflowError, RequestExpired
 from novaflow.servers import ServerDraft
 from novaflow.virt.faults import FaultInjector
 from workflows.contracts import (
@@ -46,6 +47,10 @@ class InstanceActivities:
         request = inp.request
         try:
             with self.db.write() as session:
+                # Checked inside the transaction: an API that gave up waiting (503) must never
+                # see this request recorded after all.
+                if inp.accept_until and time.time() > inp.accept_until:
+                    raise RequestExpired("The request expired before it could be recorded.")
                 ids = quota.reserve(
                     session,
                     request.project_id,
@@ -90,6 +95,7 @@ class InstanceActivities:
     def finish_create(self, inp: FinishInput) -> None:
         """ACTIVE, quota committed, action finished: the last step of a successful create."""
         with self.recorder.step(inp.ctx, "finish_create", inp.host) as session:
+            servers.ensure_still_wanted(session, inp.ctx.server_id)
             quota.commit(session, inp.ctx.server_id)
             servers.mark_active(session, inp.ctx.server_id, inp.host, inp.power_state)
             servers.finish_action(session, inp.ctx.server_id, inp.ctx.request_id, error=False)
@@ -117,6 +123,12 @@ class InstanceActivities:
 
     @activity.defn(name="finish_delete")
     def finish_delete(self, inp: ServerRef) -> None:
+        """The database side of a delete, in one transaction: ports and IPs, host claims and
+        quota given back, the server marked DELETED, the action finished. Idempotent."""
+        server_id = inp.ctx.server_id
         with self.recorder.step(inp.ctx, "finish_delete") as session:
-            servers.mark_deleted(session, inp.ctx.server_id)
-            servers.finish_action(session, inp.ctx.server_id, inp.ctx.request_id, error=False)
+            ipam.release_for_server(session, server_id)
+            placement.release_all(session, server_id)
+            quota.release(session, server_id)
+            servers.mark_deleted(session, server_id)
+            servers.finish_action(session, server_id, inp.ctx.request_id, error=False)

@@ -34,6 +34,7 @@ class NetworkActivities:
     def allocate_network(self, inp: NetworkInput) -> NetworkResult:
         server_id = inp.ctx.server_id
         with self.recorder.step(inp.ctx, "allocate_network") as session:
+            servers.ensure_still_wanted(session, server_id)
             allocated = []
             for index, request in enumerate(inp.ports):
                 if request.port_id is not None:

@@ -15,7 +15,7 @@ from novaflow.models import utcnow
 from novaflow.scheduler import FilterScheduler, HostState, RequestSpec
 from novaflow.scheduler import NoValidHost as NoHostPassed
 from novaflow.virt.faults import FaultInjector
-from workflows.contracts import ClaimRef, ScheduleInput, ScheduleResult, ServerRef, claim_id_for
+from workflows.contracts import ClaimRef, ScheduleInput, ScheduleResult, claim_id_for
 
 CANDIDATES = 3  # the chosen host and two alternates, as Nova's max_attempts default
 
@@ -46,6 +46,9 @@ class SchedulingActivities:
         ranked = self._rank(inp, event)
         with self.recorder.step(inp.ctx, event) as session:
             servers.ensure_still_wanted(session, server_id)
+            earlier = session.get(placement.Claim, claim_id)
+            if earlier is not None and earlier.state == "active":  # an attempt that timed out
+                return ScheduleResult(host=earlier.host, claim_id=claim_id)  # but committed
             for index, host in enumerate(ranked):
                 if placement.claim(
                     session,
@@ -96,8 +99,3 @@ class SchedulingActivities:
     def release_claim(self, inp: ClaimRef) -> None:
         with self.recorder.step(inp.ctx, inp.ctx.event or "release_claim") as session:
             placement.release(session, inp.claim_id)
-
-    @activity.defn(name="release_claims")
-    def release_claims(self, inp: ServerRef) -> None:
-        with self.recorder.step(inp.ctx, inp.ctx.event or "release_claims") as session:
-            placement.release_all(session, inp.ctx.server_id)

@@ -20,16 +20,19 @@ from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from novaflow.errors import ERROR_TYPES, NovaflowError
+from novaflow.errors import ERROR_TYPES, NovaflowError, ServiceUnavailable
 from workflows.contracts import (
     CONTROL_TASK_QUEUE,
+    DB_STEP_TIMEOUT,
     OPERATION,
     PROJECT_ID,
     SERVER_ID,
+    CreateRequest,
     CreateServerInput,
     DeleteServerInput,
     DiagnosticsInput,
@@ -41,11 +44,6 @@ from workflows.contracts import (
 
 # How long the POST waits for a control-plane worker to record and reserve.
 ACCEPT_WITHIN = timedelta(seconds=20)
-
-
-class ServiceUnavailable(NovaflowError):
-    code = 503
-    title = "serviceUnavailable"
 
 
 def _attributes(server_id: str, project_id: str, operation: str) -> TypedSearchAttributes:
@@ -71,14 +69,14 @@ async def start_create(
         task_queue=CONTROL_TASK_QUEUE,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         search_attributes=_attributes(first.server_id, request.project_id, "create"),
-        memo={"request": asdict(request), "servers": [asdict(s) for s in reserve.servers]},
+        memo={"request": _public(request), "servers": [asdict(s) for s in reserve.servers]},
         static_summary=f"create server {first.name} ({request.flavor_name}) for "
         f"{request.user_id}@{request.project_id}",
         static_details=(
             f"server `{first.server_id}`, flavor {request.flavor_name} ({request.vcpus} vCPU, "
             f"{request.memory_mb} MiB, {request.disk_gb} GiB), image `{request.image_id}`, "
             f"{len(reserve.servers)} server(s), request `{request.request_id}`\n\n"
-            f"```json\n{json.dumps(asdict(request), indent=1)[:3000]}\n```"
+            f"```json\n{json.dumps(_public(request), indent=1)[:3000]}\n```"
         ),
     )
     reserve.accept_until = time.time() + ACCEPT_WITHIN.total_seconds()
@@ -88,7 +86,9 @@ async def start_create(
             reserve,
             start_workflow_operation=start,
             result_type=ReserveResult,
-            rpc_timeout=ACCEPT_WITHIN + timedelta(seconds=3),
+            # Longer than the deadline plus one database step: by the time this gives up, the
+            # reservation either happened (and we got the answer) or can no longer happen.
+            rpc_timeout=ACCEPT_WITHIN + DB_STEP_TIMEOUT + timedelta(seconds=5),
         )
     except WorkflowUpdateFailedError as failure:
         raise _domain_error(failure.cause) from None
@@ -113,10 +113,21 @@ async def start_delete(client: Client, inp: DeleteServerInput) -> str:
             search_attributes=_attributes(inp.server_id, inp.project_id, "delete"),
             memo={"request": asdict(inp)},
             static_summary=f"delete server {inp.server_id} for {inp.user_id}@{inp.project_id}",
+            # A repeated DELETE leaves a running delete alone and restarts a failed one.
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
         )
     except RPCError as error:
         raise ServiceUnavailable(f"The workflow service is unavailable: {error.message}") from None
     return workflow_id
+
+
+def _public(request: CreateRequest) -> dict[str, object]:
+    """The request as shown in the Temporal UI: user data may hold secrets, so only its size."""
+    shown = asdict(request)
+    if request.user_data is not None:
+        shown["user_data"] = f"<{len(request.user_data)} bytes>"
+    return shown
 
 
 def _domain_error(cause: BaseException | None) -> NovaflowError:

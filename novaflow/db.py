@@ -19,6 +19,9 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Well under an activity's start-to-close timeout (10 s): a step that waited on a lock gives
+# up *before* Temporal retries it, so a late commit can never land after the step's undo ran.
+LOCK_WAIT_SECONDS = 4.0
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -30,12 +33,26 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+        engine = create_engine(
+            url, connect_args={"timeout": LOCK_WAIT_SECONDS, "check_same_thread": False}
+        )
         _configure_sqlite(engine)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # A statement waits for a lock at most LOCK_WAIT_SECONDS and runs at most twice that.
+    options = (
+        f"-c lock_timeout={int(LOCK_WAIT_SECONDS * 1000)} "
+        f"-c statement_timeout={int(LOCK_WAIT_SECONDS * 2000)}"
+    )
+    return create_engine(
+        url,
+        pool_size=20,
+        max_overflow=20,
+        pool_timeout=LOCK_WAIT_SECONDS,
+        pool_pre_ping=True,
+        connect_args={"options": options},
+    )
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -46,7 +63,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT_SECONDS * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

@@ -46,6 +46,15 @@ class PortInUse(Conflict):
     pass
 
 
+class ServiceUnavailable(NovaflowError):
+    code = 503
+    title = "serviceUnavailable"
+
+
+class RequestExpired(ServiceUnavailable):
+    """The request waited too long for a worker; nothing was recorded. The client retries."""
+
+
 class NoValidHost(NovaflowError):
     """No host passes the filters or can hold the claim (not an API error: a build fault)."""
 
@@ -55,5 +64,15 @@ class NoValidHost(NovaflowError):
 
 ERROR_TYPES: dict[str, type[NovaflowError]] = {
     cls.__name__: cls
-    for cls in (Invalid, Forbidden, OverQuota, NotFound, Conflict, PortInUse, NoValidHost)
+    for cls in (
+        Invalid,
+        Forbidden,
+        OverQuota,
+        NotFound,
+        Conflict,
+        PortInUse,
+        NoValidHost,
+        ServiceUnavailable,
+        RequestExpired,
+    )
 }

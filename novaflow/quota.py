@@ -102,10 +102,13 @@ def reserve(
 
 
 def commit(session: Session, reservation_id: str) -> None:
-    row = session.get(Reservation, reservation_id)
-    if row is not None and row.state == "reserved":
-        row.state = "committed"
-        session.flush()
+    """reserved -> committed, never over a concurrent release (one conditional UPDATE)."""
+    session.execute(
+        update(Reservation)
+        .where(col(Reservation.id) == reservation_id)
+        .where(col(Reservation.state) == "reserved")
+        .values(state="committed")
+    )
 
 
 def release(session: Session, reservation_id: str) -> bool:

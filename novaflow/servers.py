@@ -16,7 +16,7 @@ from novaflow.models import (
     ServerGroupMember,
     utcnow,
 )
-from novaflow.states import PowerState, TaskState, VmState, can_start
+from novaflow.states import PowerState, TaskState, VmState
 
 
 @dataclass(frozen=True)
@@ -117,11 +117,12 @@ def set_task_state(
 
 
 def ensure_still_wanted(session: Session, server_id: str) -> None:
-    """A build must not begin for a server that was deleted before its workflow ran (a
-    multi-create sibling deleted in the instant before its own workflow started)."""
-    server = session.get(Server, server_id)
+    """A build step must not add to a server that is being deleted (e.g. a multi-create sibling
+    deleted in the instant before its own workflow started). Locks the row on PostgreSQL, so
+    a delete cannot slip in between this check and the step's commit."""
+    server = session.get(Server, server_id, with_for_update=True)
     if server is None or server.deleted or server.task_state == TaskState.DELETING:
-        raise Conflict(f"Instance {server_id} was deleted before it was built")
+        raise Conflict(f"Instance {server_id} is being deleted: its build stops here")
 
 
 def mark_active(session: Session, server_id: str, host: str | None, power_state: int) -> None:
@@ -146,7 +147,7 @@ def mark_active(session: Session, server_id: str, host: str | None, power_state:
 
 def mark_error(session: Session, server_id: str, message: str, details: str, code: int) -> None:
     """ERROR with a fault. A delete in progress keeps its task_state so it stays in charge."""
-    server = session.get(Server, server_id)
+    server = session.get(Server, server_id, with_for_update=True)
     if server is None or server.deleted:
         return
     now = utcnow()
@@ -161,27 +162,46 @@ def mark_error(session: Session, server_id: str, message: str, details: str, cod
     session.flush()
 
 
+@dataclass(frozen=True)
+class DeleteTicket:
+    """What the API needs to start (or restart) the delete of a server."""
+
+    request_id: str
+    workflow_id: str
+    project_id: str
+    running_workflow_id: str | None  # the operation the delete cancels first
+    previous_task_state: str | None
+    repeated: bool  # a delete was already under way: this is its ticket
+
+
 def begin_delete(
     session: Session, server_id: str, request_id: str, user_id: str, workflow_id: str
-) -> str | None:
-    """Compare-and-swap the server into task 'deleting' and record the action.
-
-    Returns the workflow id of the operation that was running, which the delete cancels."""
+) -> DeleteTicket:
+    """Compare-and-swap the server into task 'deleting' and record the action. If a delete is
+    already under way, hand back its own ticket instead, so that a repeated DELETE can restart
+    a delete workflow that never started or failed (the caller starts it idempotently)."""
     server = get_server(session, server_id)
-    if not can_start("delete", server.vm_state, server.task_state):
-        raise Conflict(
-            f"Cannot 'delete' instance {server_id} while it is in task_state {server.task_state}"
-        )
-    running = running_action(session, server_id)
+    running = running_action(session, server_id, exclude="delete")
+    running_id = running.workflow_id if running else None
+    if server.task_state == TaskState.DELETING:
+        earlier = running_action(session, server_id, only="delete")
+        if earlier is not None:
+            return DeleteTicket(
+                earlier.request_id,
+                earlier.workflow_id,
+                server.project_id,
+                running_id,
+                None,
+                repeated=True,
+            )
     result = session.execute(
         update(Server)
         .where(col(Server.id) == server_id)
-        .where(col(Server.task_state).is_distinct_from(TaskState.DELETING))
         .where(col(Server.deleted).is_(False))
         .values(task_state=TaskState.DELETING, updated_at=utcnow())
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict(f"Instance {server_id} is already being deleted")
+        raise NotFound(f"Instance {server_id} could not be found.")
     session.add(
         InstanceAction(
             server_id=server_id,
@@ -193,16 +213,37 @@ def begin_delete(
         )
     )
     session.flush()
-    return running.workflow_id if running else None
+    return DeleteTicket(
+        request_id, workflow_id, server.project_id, running_id, server.task_state, repeated=False
+    )
 
 
-def running_action(session: Session, server_id: str) -> InstanceAction | None:
-    return session.exec(
+def undo_begin_delete(session: Session, ticket: DeleteTicket, server_id: str) -> None:
+    """The delete workflow could not be started: put the server back as it was."""
+    server = session.get(Server, server_id)
+    if server is not None and server.task_state == TaskState.DELETING:
+        server.task_state = ticket.previous_task_state
+    action = session.get(InstanceAction, (server_id, ticket.request_id))
+    if action is not None:
+        session.delete(action)
+    session.flush()
+
+
+def running_action(
+    session: Session, server_id: str, *, exclude: str | None = None, only: str | None = None
+) -> InstanceAction | None:
+    """The newest unfinished action on the server (optionally of one kind, or not of one)."""
+    statement = (
         select(InstanceAction)
         .where(InstanceAction.server_id == server_id)
         .where(col(InstanceAction.finish_time).is_(None))
         .order_by(col(InstanceAction.start_time).desc())
-    ).first()
+    )
+    if exclude is not None:
+        statement = statement.where(InstanceAction.action != exclude)
+    if only is not None:
+        statement = statement.where(InstanceAction.action == only)
+    return session.exec(statement).first()
 
 
 def mark_deleted(session: Session, server_id: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -41,7 +42,10 @@ def parse_args() -> argparse.Namespace:
 async def heartbeat_forever(db: Database, host: str, every: float) -> None:
     while True:
         await asyncio.sleep(every)
-        await asyncio.to_thread(_beat, db, host)
+        try:
+            await asyncio.to_thread(_beat, db, host)
+        except Exception:  # a missed beat is logged; the next one may well succeed
+            logging.getLogger("novaflow.compute").exception("heartbeat of %s failed", host)
 
 
 def _beat(db: Database, host: str) -> None:

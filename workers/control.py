@@ -64,7 +64,6 @@ async def main() -> None:
                 instances.finish_delete,
                 scheduling.schedule,
                 scheduling.release_claim,
-                scheduling.release_claims,
                 network.allocate_network,
                 network.release_network,
                 operations.cancel_operation,

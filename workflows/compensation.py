@@ -5,12 +5,26 @@ A failed undo is reported, never swallowed: the operation ends with the list of 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 Undo = Callable[[], Awaitable[object]]
+T = TypeVar("T")
+
+
+async def run_to_completion(work: Coroutine[Any, Any, T]) -> T:
+    """Await `work` to its end even when a cancel reaches the caller meanwhile: the cancel is
+    re-raised only after the work finished. (asyncio.shield alone would let the caller go on
+    and the workflow close with the work half done.)"""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise
 
 
 class Compensations:
@@ -24,9 +38,9 @@ class Compensations:
         return len(self._steps)
 
     async def run(self) -> list[str]:
-        """Run every undo in reverse order, shielded from cancellation of the workflow.
-        Returns the names of undo steps that failed (empty when everything was given back)."""
-        return await asyncio.shield(asyncio.ensure_future(self._run_all()))
+        """Run every undo in reverse order, to the end even if the workflow is cancelled
+        meanwhile. Returns the names of undo steps that failed (empty: all given back)."""
+        return await run_to_completion(self._run_all())
 
     async def _run_all(self) -> list[str]:
         failed: list[str] = []

@@ -46,6 +46,7 @@ DB_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=5),
     non_retryable_error_types=[
         "Invalid",
+        "RequestExpired",
         "Forbidden",
         "OverQuota",
         "NotFound",
@@ -55,6 +56,9 @@ DB_RETRY = RetryPolicy(
     ],
 )
 HOST_STEP_TIMEOUT = timedelta(minutes=2)
+# A build step whose host stays away this long (worker dead) counts as a host failure, so the
+# build moves on to another host instead of waiting in a queue nobody polls.
+HOST_BUILD_DEADLINE = timedelta(minutes=3)
 HOST_STEP_HEARTBEAT = timedelta(seconds=5)
 # Host steps retry a transient hypervisor error a few times, then the host counts as failed.
 HOST_RETRY = RetryPolicy(

@@ -21,7 +21,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 from workflows import steps
-from workflows.compensation import Compensations
+from workflows.compensation import Compensations, run_to_completion
 from workflows.contracts import (
     BUILD_ABORTED,
     CONTROL_TASK_QUEUE,
@@ -106,7 +106,8 @@ class CreateServer:
             await workflow.wait_condition(workflow.all_handlers_finished)
             if self._reservation is None or server_id not in self._reservation.server_ids:
                 return CreateServerResult(server_id, "REJECTED", fault="over quota")
-            await self._start_siblings(inp)
+            # Every reserved sibling gets its workflow, even if a delete cancels this one now.
+            await run_to_completion(self._start_siblings(inp))
         return await self._build(inp)
 
     async def _build(self, inp: CreateServerInput) -> CreateServerResult:
@@ -147,7 +148,7 @@ class CreateServer:
                             non_retryable=True,
                         ) from None
                     continue
-                except BaseException:
+                except (ActivityError, ApplicationError, asyncio.CancelledError):
                     await self._give_back(host_undo)
                     raise
                 self._phase = "marking ACTIVE"
@@ -157,11 +158,8 @@ class CreateServer:
                 self._phase = f"ACTIVE on {host}"
                 return CreateServerResult(server_id, "ACTIVE", host=host)
             raise AssertionError("unreachable: the loop returns or raises")
-        except BaseException as error:
-            if not is_cancelled_exception(error) and not isinstance(
-                error, (ActivityError, ApplicationError)
-            ):
-                raise  # a bug: let the workflow task fail and retry after a fix
+        except (ActivityError, ApplicationError, asyncio.CancelledError) as error:
+            # (Anything else is a bug: the workflow task fails and is retried after a fix.)
             if is_cancelled_exception(error):
                 self._phase = "cancelled: giving everything back"
                 await self._compensate(inp, undo, "Build cancelled: the server is being deleted")
@@ -264,11 +262,7 @@ class CreateServer:
         if failed:
             fault = f"{fault} (compensation failed: {', '.join(failed)})"
             workflow.upsert_search_attributes([NEEDS_ATTENTION.value_set(True)])
-        await asyncio.shield(
-            asyncio.ensure_future(
-                steps.fail_create(FailInput(self._ctx(inp, "fail_create"), fault))
-            )
-        )
+        await run_to_completion(steps.fail_create(FailInput(self._ctx(inp, "fail_create"), fault)))
 
     async def _give_back(self, host_undo: Compensations) -> None:
         failed = await host_undo.run()

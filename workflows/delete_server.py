@@ -2,8 +2,7 @@
 
     cancel the running operation and wait until it has compensated
     -> on the server's host: destroy and undefine the domain, delete its disk
-    -> release ports and IPs, the host claims, the quota
-    -> mark DELETED
+    -> in one transaction: release ports and IPs, the host claims, the quota; mark DELETED
 
 Each step is idempotent and keyed by the server, so the delete also finishes whatever a
 crashed or cancelled create left half-done.
@@ -49,10 +48,7 @@ class DeleteServer:
             self._phase = f"removing the domain from {host}"
             await steps.destroy_on_host(host, ref("destroy_on_host"))
 
-        self._phase = "releasing network, claims and quota"
-        await steps.release_network(ref("release_network"))
-        await steps.release_claims(ref("release_claims"))
-        await steps.release_quota(ref("release_quota"))
+        self._phase = "releasing ports, IPs, claims and quota"
         await steps.finish_delete(ref("finish_delete"))
         self._phase = "deleted"
         return DeleteServerResult(inp.server_id, host)

@@ -14,6 +14,7 @@ from workflows.contracts import (
     CONTROL_TASK_QUEUE,
     DB_RETRY,
     DB_STEP_TIMEOUT,
+    HOST_BUILD_DEADLINE,
     HOST_RETRY,
     HOST_STEP_HEARTBEAT,
     HOST_STEP_TIMEOUT,
@@ -62,12 +63,14 @@ async def _on_host(
     result_type: type[T] | None,
     summary: str,
     retry: RetryPolicy = HOST_RETRY,
+    deadline: timedelta | None = None,
 ) -> T:
     return await workflow.execute_activity(
         name,
         arg,
         result_type=result_type,
         task_queue=compute_task_queue(host),
+        schedule_to_close_timeout=deadline,
         start_to_close_timeout=HOST_STEP_TIMEOUT,
         heartbeat_timeout=HOST_STEP_HEARTBEAT,
         retry_policy=retry,
@@ -104,10 +107,6 @@ async def release_claim(inp: ClaimRef) -> None:
     await _control("release_claim", inp, None, f"release claim {inp.claim_id}", UNDO_RETRY)
 
 
-async def release_claims(inp: ServerRef) -> None:
-    await _control("release_claims", inp, None, "release every claim of the server", UNDO_RETRY)
-
-
 async def allocate_network(inp: NetworkInput) -> NetworkResult:
     floating = sum(p.floating_ip for p in inp.ports)
     return await _control(
@@ -141,7 +140,9 @@ async def load_placement(inp: ServerRef) -> ServerPlacement:
 
 
 async def finish_delete(inp: ServerRef) -> None:
-    await _control("finish_delete", inp, None, "mark DELETED", UNDO_RETRY)
+    await _control(
+        "finish_delete", inp, None, "release ports, IPs, claims and quota; mark DELETED", UNDO_RETRY
+    )
 
 
 async def cancel_operation(inp: AwaitWorkflowInput) -> None:
@@ -167,6 +168,7 @@ async def spawn_on_host(host: str, inp: SpawnInput) -> PowerResult:
         PowerResult,
         f"build on {host}: {inp.disk_gb} GiB disk, define {inp.vcpus} vCPU/{inp.memory_mb} MiB "
         "domain, start, wait until running",
+        deadline=HOST_BUILD_DEADLINE,
     )
 
 

@@ -15,9 +15,10 @@ from api.deps import AdminDep, ContextDep, DbDep, SessionDep, TemporalDep
 from api.schemas import ServerCreateBody
 from api.server_create import build_reserve_input
 from novaflow import ipam, servers
-from novaflow.errors import Conflict, NotFound
+from novaflow.db import Database
+from novaflow.errors import Conflict, NotFound, ServiceUnavailable
 from novaflow.models import InstanceAction, Server
-from novaflow.states import LIBVIRT_POWER_STATE, PowerState, TaskState
+from novaflow.states import LIBVIRT_POWER_STATE, PowerState
 from workflows.contracts import DeleteServerInput, operation_workflow_id
 
 router = APIRouter(prefix="/v2.1/servers", tags=["servers"])
@@ -139,42 +140,36 @@ def show_server(server_id: str, session: SessionDep, ctx: ContextDep) -> dict[st
 async def delete_server(
     server_id: str, ctx: ContextDep, db: DbDep, temporal: TemporalDep
 ) -> Response:
+    """Accepted from any state. Repeating it while a delete is under way restarts that delete's
+    workflow if it never started or failed (idempotent: a running one is left alone)."""
     request_id = new_request_id()
     workflow_id = operation_workflow_id(server_id, "delete", request_id)
 
-    def begin() -> tuple[str, str | None]:
+    def begin() -> servers.DeleteTicket:
         with db.write() as session:
             server = visible_server(session, server_id, ctx)
-            running = servers.begin_delete(session, server.id, request_id, ctx.user_id, workflow_id)
-            return server.project_id, running
+            return servers.begin_delete(session, server.id, request_id, ctx.user_id, workflow_id)
 
-    try:
-        project_id, running = await run_in_threadpool(begin)
-    except Conflict:
-        return Response(status_code=204)  # a delete is already under way: same outcome
+    ticket = await run_in_threadpool(begin)
     inp = DeleteServerInput(
         server_id=server_id,
-        request_id=request_id,
-        project_id=project_id,
+        request_id=ticket.request_id,
+        project_id=ticket.project_id,
         user_id=ctx.user_id,
-        running_workflow_id=running,
+        running_workflow_id=ticket.running_workflow_id,
     )
     try:
         await operations.start_delete(temporal, inp)
-    except operations.ServiceUnavailable:
-        await run_in_threadpool(_undo_begin_delete, db, server_id, request_id)
+    except ServiceUnavailable:
+        if not ticket.repeated:
+            await run_in_threadpool(_undo_begin_delete, db, ticket, server_id)
         raise
-    return Response(status_code=204, headers={"x-openstack-request-id": request_id})
+    return Response(status_code=204, headers={"x-openstack-request-id": ticket.request_id})
 
 
-def _undo_begin_delete(db: Any, server_id: str, request_id: str) -> None:
+def _undo_begin_delete(db: Database, ticket: servers.DeleteTicket, server_id: str) -> None:
     with db.write() as session:
-        server = session.get(Server, server_id)
-        if server is not None and server.task_state == TaskState.DELETING:
-            server.task_state = None
-        action = session.get(InstanceAction, (server_id, request_id))
-        if action is not None:
-            session.delete(action)
+        servers.undo_begin_delete(session, ticket, server_id)
 
 
 @router.get("/{server_id}/diagnostics")

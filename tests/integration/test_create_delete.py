@@ -125,8 +125,11 @@ def test_anti_affinity_group_spreads_and_affinity_packs(nova: NovaClient) -> Non
     ).json()
     server = nova.wait_status(fourth["server"]["id"], "ERROR")
     assert "No valid host was found" in server["fault"]["message"]
-    for server_id in [*spread, *packed, fourth["server"]["id"]]:
+    every = [*spread, *packed, fourth["server"]["id"]]
+    for server_id in every:
         nova.delete(server_id)
+    for server_id in every:
+        nova.wait_status(server_id, "GONE")
 
 
 def test_availability_zone_and_image_architecture_steer_placement(nova: NovaClient) -> None:

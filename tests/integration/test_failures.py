@@ -137,3 +137,25 @@ def test_a_restarted_compute_worker_gives_its_host_its_servers_back(
     assert diagnostics.json()["memory_details"] == {"maximum": 512}
     nova.delete_and_wait(server_id)
     assert leaks(stack, [server_id]) == {}
+
+
+def test_a_delete_whose_host_step_keeps_failing_retries_until_it_can(nova: NovaClient,
+                                                                     stack: Stack) -> None:
+    server_id = nova.create_ok()
+    host = nova.wait_status(server_id, "ACTIVE")["OS-EXT-SRV-ATTR:host"]
+    set_fault(stack.host_state_dir(host), "undefine", "fail", "injected: libvirt refuses")
+    nova.delete(server_id)
+
+    def undefine_failed() -> bool:
+        delete = next(a for a in nova.actions(server_id) if a["action"] == "delete")
+        return any(e["event"] == f"undefine_domain@{host}" and e["result"] == "Error"
+                   for e in nova.action(server_id, delete["request_id"])["events"])
+
+    wait_until(undefine_failed, "the failing undefine")
+    assert nova.status(server_id) == "ACTIVE"  # still there, task deleting: nothing released
+    assert nova.show(server_id)["OS-EXT-STS:task_state"] == "deleting"
+    nova.delete(server_id)  # a repeated DELETE is accepted and changes nothing
+    clear_faults(stack.host_state_dir(host))
+    nova.wait_status(server_id, "GONE")
+    assert leaks(stack, [server_id]) == {}
+    assert [a["action"] for a in nova.actions(server_id)].count("delete") == 1
