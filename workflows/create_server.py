@@ -94,6 +94,12 @@ class CreateServer:
     def phase(self) -> str:
         return self._phase
 
+    def _enter(self, phase: str) -> None:
+        """Where the operation is: the `phase` query, and the current details that the
+        Temporal UI and `temporal workflow metadata` show."""
+        self._phase = phase
+        workflow.set_current_details(phase)
+
     # ------------------------------------------------------------ the flow
 
     @workflow.run
@@ -127,7 +133,7 @@ class CreateServer:
                             "release network",
                             lambda: steps.release_network(self._ref(inp, "release_network")),
                         )
-                        self._phase = "allocating network"
+                        self._enter("allocating network")
                         network = await steps.allocate_network(
                             NetworkInput(
                                 self._ctx(inp, "allocate_network"),
@@ -151,21 +157,21 @@ class CreateServer:
                 except (ActivityError, ApplicationError, asyncio.CancelledError):
                     await self._give_back(host_undo)
                     raise
-                self._phase = "marking ACTIVE"
+                self._enter("marking ACTIVE")
                 await steps.finish_create(
                     FinishInput(self._ctx(inp, "finish_create"), host=host, power_state=power_state)
                 )
-                self._phase = f"ACTIVE on {host}"
+                self._enter(f"ACTIVE on {host}")
                 return CreateServerResult(server_id, "ACTIVE", host=host)
             raise AssertionError("unreachable: the loop returns or raises")
         except (ActivityError, ApplicationError, asyncio.CancelledError) as error:
             # (Anything else is a bug: the workflow task fails and is retried after a fix.)
             if is_cancelled_exception(error):
-                self._phase = "cancelled: giving everything back"
+                self._enter("cancelled: giving everything back")
                 await self._compensate(inp, undo, "Build cancelled: the server is being deleted")
                 raise
             fault = _fault_message(error)
-            self._phase = f"failed: {fault[:100]}"
+            self._enter(f"failed: {fault[:100]}")
             await self._compensate(inp, undo, fault)
             raise ApplicationError(fault, type=_error_type(error), non_retryable=True) from None
 
@@ -179,7 +185,7 @@ class CreateServer:
             self._ctx(inp, f"release_claim_{attempt}"), claim_id_for(inp.server.server_id, attempt)
         )
         host_undo.add("release claim", lambda: steps.release_claim(claim))
-        self._phase = f"scheduling (attempt {attempt})"
+        self._enter(f"scheduling (attempt {attempt})")
         placement = await steps.schedule(
             ScheduleInput(
                 ctx=self._ctx(inp, f"schedule_{attempt}"),
@@ -207,7 +213,7 @@ class CreateServer:
                 "destroy on host",
                 lambda: steps.destroy_on_host(host, self._ref(inp, "destroy_on_host")),
             )
-            self._phase = f"building on {host}: disk, domain, start"
+            self._enter(f"building on {host}: disk, domain, start")
             power = await steps.spawn_on_host(
                 host,
                 SpawnInput(

@@ -32,23 +32,29 @@ class DeleteServer:
     def phase(self) -> str:
         return self._phase
 
+    def _enter(self, phase: str) -> None:
+        """Where the operation is: the `phase` query, and the current details that the
+        Temporal UI and `temporal workflow metadata` show."""
+        self._phase = phase
+        workflow.set_current_details(phase)
+
     @workflow.run
     async def run(self, inp: DeleteServerInput) -> DeleteServerResult:
         def ref(event: str) -> ServerRef:
             return ServerRef(StepContext(inp.server_id, inp.request_id, event))
 
         if inp.running_workflow_id:
-            self._phase = f"cancelling {inp.running_workflow_id}"
+            self._enter(f"cancelling {inp.running_workflow_id}")
             await steps.cancel_operation(AwaitWorkflowInput(inp.running_workflow_id))
 
         placement = await steps.load_placement(ref("load_placement"))
         host = placement.host
         if host is not None:
             workflow.upsert_search_attributes([HOST.value_set(host)])
-            self._phase = f"removing the domain from {host}"
+            self._enter(f"removing the domain from {host}")
             await steps.destroy_on_host(host, ref("destroy_on_host"))
 
-        self._phase = "releasing ports, IPs, claims and quota"
+        self._enter("releasing ports, IPs, claims and quota")
         await steps.finish_delete(ref("finish_delete"))
-        self._phase = "deleted"
+        self._enter("deleted")
         return DeleteServerResult(inp.server_id, host)

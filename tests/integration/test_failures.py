@@ -139,8 +139,9 @@ def test_a_restarted_compute_worker_gives_its_host_its_servers_back(
     assert leaks(stack, [server_id]) == {}
 
 
-def test_a_delete_whose_host_step_keeps_failing_retries_until_it_can(nova: NovaClient,
-                                                                     stack: Stack) -> None:
+def test_a_delete_whose_host_step_keeps_failing_retries_until_it_can(
+    nova: NovaClient, stack: Stack
+) -> None:
     server_id = nova.create_ok()
     host = nova.wait_status(server_id, "ACTIVE")["OS-EXT-SRV-ATTR:host"]
     set_fault(stack.host_state_dir(host), "undefine", "fail", "injected: libvirt refuses")
@@ -148,8 +149,10 @@ def test_a_delete_whose_host_step_keeps_failing_retries_until_it_can(nova: NovaC
 
     def undefine_failed() -> bool:
         delete = next(a for a in nova.actions(server_id) if a["action"] == "delete")
-        return any(e["event"] == f"undefine_domain@{host}" and e["result"] == "Error"
-                   for e in nova.action(server_id, delete["request_id"])["events"])
+        return any(
+            e["event"] == f"undefine_domain@{host}" and e["result"] == "Error"
+            for e in nova.action(server_id, delete["request_id"])["events"]
+        )
 
     wait_until(undefine_failed, "the failing undefine")
     assert nova.status(server_id) == "ACTIVE"  # still there, task deleting: nothing released
