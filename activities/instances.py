@@ -12,9 +12,11 @@ from activities.base import StepRecorder, as_application_error
 from novaflow import ipam, placement, quota, servers
 from novaflow.db import Database
 from novaflow.errors import NovaflowError, RequestExpired
+from novaflow.models import Server
 from novaflow.servers import ServerDraft
 from novaflow.virt.faults import FaultInjector
 from workflows.contracts import (
+    CreateRequest,
     FailInput,
     FinishInput,
     ReserveInput,
@@ -33,6 +35,27 @@ def quota_needed(inp: ReserveInput) -> quota.QuotaDeltas:
         ram=request.memory_mb,
         ports=sum(1 for p in request.ports if p.port_id is None),
         floating_ips=sum(1 for p in request.ports if p.floating_ip),
+    )
+
+
+def server_template(request: CreateRequest) -> Server:
+    """The fields every server of the request shares, as an (unsaved) row."""
+    return Server(
+        name="",
+        project_id=request.project_id,
+        user_id=request.user_id,
+        reservation_id=request.reservation_id,
+        flavor_id=request.flavor_id,
+        image_id=request.image_id,
+        vcpus=request.vcpus,
+        memory_mb=request.memory_mb,
+        disk_gb=request.disk_gb,
+        availability_zone=request.availability_zone,
+        key_name=request.key_name,
+        user_data=request.user_data,
+        metadata_=request.metadata,
+        requested_networks=[asdict(p) for p in request.ports],
+        server_group_id=request.server_group_id,
     )
 
 
@@ -61,26 +84,13 @@ class InstanceActivities:
                 chosen = [s for s in inp.servers if s.server_id in set(ids)]
                 servers.insert_servers(
                     session,
+                    server_template(request),
                     [ServerDraft(s.server_id, s.name, s.launch_index) for s in chosen],
                     request_id=request.request_id,
                     workflow_ids=[
                         operation_workflow_id(s.server_id, "create", request.request_id)
                         for s in chosen
                     ],
-                    reservation_id=request.reservation_id,
-                    project_id=request.project_id,
-                    user_id=request.user_id,
-                    flavor_id=request.flavor_id,
-                    image_id=request.image_id,
-                    vcpus=request.vcpus,
-                    memory_mb=request.memory_mb,
-                    disk_gb=request.disk_gb,
-                    availability_zone=request.availability_zone,
-                    key_name=request.key_name,
-                    user_data=request.user_data,
-                    metadata=request.metadata,
-                    requested_networks=[asdict(p) for p in request.ports],
-                    server_group_id=request.server_group_id,
                 )
                 now = servers.utcnow()
                 for s in chosen:

@@ -30,66 +30,46 @@ class ServerDraft:
 
 def insert_servers(
     session: Session,
+    template: Server,
     drafts: Sequence[ServerDraft],
     *,
     request_id: str,
     workflow_ids: Sequence[str],
-    reservation_id: str,
-    project_id: str,
-    user_id: str,
-    flavor_id: str,
-    image_id: str,
-    vcpus: int,
-    memory_mb: int,
-    disk_gb: int,
-    availability_zone: str | None,
-    key_name: str | None,
-    user_data: str | None,
-    metadata: dict[str, str],
-    requested_networks: list[dict[str, object]],
-    server_group_id: str | None,
 ) -> None:
-    """Insert server rows (BUILD/scheduling) with their 'create' action. Idempotent by id."""
+    """Insert one server row per draft (BUILD/scheduling), each a copy of `template` (the
+    request's shared fields) with its own id, name and index, and its 'create' action.
+    Idempotent by server id."""
     now = utcnow()
+    shared = template.model_dump(exclude={"id", "name", "launch_index"})
     for draft, workflow_id in zip(drafts, workflow_ids, strict=True):
         if session.get(Server, draft.server_id) is not None:
             continue
-        session.add(
-            Server(
-                id=draft.server_id,
-                name=draft.name,
-                project_id=project_id,
-                user_id=user_id,
-                reservation_id=reservation_id,
-                launch_index=draft.launch_index,
-                flavor_id=flavor_id,
-                image_id=image_id,
-                vcpus=vcpus,
-                memory_mb=memory_mb,
-                disk_gb=disk_gb,
-                availability_zone=availability_zone,
-                key_name=key_name,
-                user_data=user_data,
-                metadata_=metadata,
-                requested_networks=requested_networks,
-                server_group_id=server_group_id,
-                created_at=now,
-                updated_at=now,
-            )
+        server = Server.model_validate(
+            {
+                **shared,
+                "id": draft.server_id,
+                "name": draft.name,
+                "launch_index": draft.launch_index,
+                "created_at": now,
+                "updated_at": now,
+            }
         )
+        session.add(server)
         session.add(
             InstanceAction(
                 server_id=draft.server_id,
                 request_id=request_id,
                 action="create",
-                project_id=project_id,
-                user_id=user_id,
+                project_id=server.project_id,
+                user_id=server.user_id,
                 workflow_id=workflow_id,
                 start_time=now,
             )
         )
-        if server_group_id:
-            session.add(ServerGroupMember(group_id=server_group_id, server_id=draft.server_id))
+        if server.server_group_id:
+            session.add(
+                ServerGroupMember(group_id=server.server_group_id, server_id=draft.server_id)
+            )
     session.flush()
 
 

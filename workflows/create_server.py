@@ -201,6 +201,8 @@ class CreateServer:
         )
         tried.append(placement.host)
         workflow.upsert_search_attributes([HOST.value_set(placement.host)])
+        alternates = ", ".join(placement.alternates) or "none"
+        self._enter(f"claimed {placement.host} (alternates: {alternates})")
         return placement.host
 
     async def _spawn(
