@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
+from datetime import timedelta
 
 from temporalio import activity
 
 from activities.base import StepRecorder, as_application_error
-from novaflow import ipam, placement, quota, servers
+from novaflow import hosts, ipam, placement, quota, servers
 from novaflow.db import Database
 from novaflow.errors import NovaflowError, RequestExpired
-from novaflow.models import Server
+from novaflow.models import Server, utcnow
 from novaflow.servers import ServerDraft
 from novaflow.virt.faults import FaultInjector
 from workflows.contracts import (
@@ -60,9 +61,15 @@ def server_template(request: CreateRequest) -> Server:
 
 
 class InstanceActivities:
-    def __init__(self, db: Database, faults: FaultInjector | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        faults: FaultInjector | None = None,
+        service_down: timedelta = timedelta(seconds=30),
+    ) -> None:
         self.db = db
         self.recorder = StepRecorder(db, faults)
+        self.service_down = service_down
 
     @activity.defn(name="reserve_quota")
     def reserve_quota(self, inp: ReserveInput) -> ReserveResult:
@@ -128,8 +135,22 @@ class InstanceActivities:
             server = session.get(servers.Server, inp.ctx.server_id)
             if server is None:
                 return ServerPlacement(host=None, exists=False)
-            claim_host = servers.active_claim_host(session, server.id)
-            return ServerPlacement(host=claim_host or server.host, exists=not server.deleted)
+            host = servers.active_claim_host(session, server.id) or server.host
+            up = host is None or hosts.is_up(session, host, utcnow(), self.service_down)
+            placement_ = ServerPlacement(host=host, exists=not server.deleted, host_up=up)
+        if not up:
+            with self.db.write() as session:
+                servers.record_event(
+                    session,
+                    inp.ctx.server_id,
+                    inp.ctx.request_id,
+                    f"local_delete@{host}",
+                    start_time=utcnow(),
+                    error=f"host {host} is down: deleted in the database only; its compute "
+                    "worker removes the domain when it comes back",
+                    host=host,
+                )
+        return placement_
 
     @activity.defn(name="finish_delete")
     def finish_delete(self, inp: ServerRef) -> None:

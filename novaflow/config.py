@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     # A host whose compute worker has not heartbeated for this long is "down".
     service_down_seconds: float = 30.0
     heartbeat_seconds: float = 5.0
+    # How often a compute worker looks for domains of servers deleted while it was down.
+    reap_seconds: float = 60.0
     max_build_attempts: int = 3
 
     @field_validator("auth_strategy")

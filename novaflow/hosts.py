@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session
+from datetime import datetime, timedelta
 
-from novaflow.models import Host, utcnow
+from sqlmodel import Session, col, select
+
+from novaflow.models import Host, Server, utcnow
 
 
 def register_host(
@@ -30,6 +32,22 @@ def register_host(
     host.last_heartbeat = utcnow()
     session.flush()
     return host
+
+
+def is_up(session: Session, name: str, now: datetime, down_after: timedelta) -> bool:
+    """A host is up while its compute worker heartbeats (Nova's servicegroup)."""
+    host = session.get(Host, name)
+    return bool(host and host.last_heartbeat and now - host.last_heartbeat <= down_after)
+
+
+def deleted_servers_among(session: Session, server_ids: list[str]) -> list[str]:
+    """Which of these domains belong to servers that were deleted (safe to reap)."""
+    if not server_ids:
+        return []
+    rows = session.exec(
+        select(Server.id).where(col(Server.id).in_(server_ids)).where(col(Server.deleted))
+    )
+    return list(rows)
 
 
 def heartbeat(session: Session, name: str) -> None:

@@ -19,6 +19,7 @@ from activities.compute import ComputeActivities
 from novaflow import hosts
 from novaflow.config import get_settings
 from novaflow.db import Database
+from novaflow.reaper import reap_deleted_domains
 from novaflow.virt.driver import LibvirtHost
 from novaflow.virt.faults import FaultInjector
 from workers.common import connect, setup_logging, stop_event_on_signals
@@ -37,6 +38,17 @@ def parse_args() -> argparse.Namespace:
         help="where the host keeps its state (default: STATE_DIR/hosts/HOST)",
     )
     return parser.parse_args()
+
+
+async def reap_forever(db: Database, driver: LibvirtHost, host: str, every: float) -> None:
+    """At start and then every `every` seconds: remove domains of servers deleted while
+    this host was down (their delete happened in the database only)."""
+    while True:
+        try:
+            await asyncio.to_thread(reap_deleted_domains, db, driver, host)
+        except Exception:
+            logging.getLogger("novaflow.compute").exception("reaping on %s failed", host)
+        await asyncio.sleep(every)
 
 
 async def heartbeat_forever(db: Database, host: str, every: float) -> None:
@@ -80,6 +92,7 @@ async def main() -> None:
     compute = ComputeActivities(args.host, driver, db, domain_type=domain_type)
     stop = stop_event_on_signals()
     beat = asyncio.create_task(heartbeat_forever(db, args.host, settings.heartbeat_seconds))
+    reaper = asyncio.create_task(reap_forever(db, driver, args.host, settings.reap_seconds))
     with ThreadPoolExecutor(max_workers=16) as executor:
         worker = Worker(
             client,
@@ -99,6 +112,7 @@ async def main() -> None:
             )
             await stop.wait()
     beat.cancel()
+    reaper.cancel()
     driver.close()
     db.dispose()
 

@@ -45,7 +45,7 @@ async def main() -> None:
     # Inert unless STATE_DIR/control/faults.json exists (tests and drills).
     faults = FaultInjector(settings.state_dir / "control")
     down_after = timedelta(seconds=settings.service_down_seconds)
-    instances = InstanceActivities(db, faults)
+    instances = InstanceActivities(db, faults, down_after)
     scheduling = SchedulingActivities(db, scheduler, down_after, faults)
     network = NetworkActivities(db, faults)
     operations = OperationActivities(client)

@@ -292,6 +292,9 @@ class ServerPlacement:
 
     host: str | None
     exists: bool = True
+    # False when the host's compute worker stopped heartbeating: the delete then happens in the
+    # database only, and the host's worker removes the domain when it comes back.
+    host_up: bool = True
 
 
 # ---------------------------------------------------------------- diagnostics

@@ -2,6 +2,7 @@
 
     cancel the running operation and wait until it has compensated
     -> on the server's host: destroy and undefine the domain, delete its disk
+       (host down: skipped; its compute worker reaps the domain when it comes back)
     -> in one transaction: release ports and IPs, the host claims, the quota; mark DELETED
 
 Each step is idempotent and keyed by the server, so the delete also finishes whatever a
@@ -51,8 +52,13 @@ class DeleteServer:
         host = placement.host
         if host is not None:
             workflow.upsert_search_attributes([HOST.value_set(host)])
+        if host is not None and placement.host_up:
             self._enter(f"removing the domain from {host}")
             await steps.destroy_on_host(host, ref("destroy_on_host"))
+        elif host is not None:
+            # Nova's "local delete": the host is down, so the delete completes in the database;
+            # the host's compute worker reaps the domain of a deleted server when it is back.
+            self._enter(f"{host} is down: deleting in the database only")
 
         self._enter("releasing ports, IPs, claims and quota")
         await steps.finish_delete(ref("finish_delete"))

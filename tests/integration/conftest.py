@@ -13,12 +13,19 @@ from novaflow.devstack import DEFAULT_HOSTS, Stack, free_port
 from novaflow.virt.faults import clear_faults
 from tests.integration.client import NovaClient
 
+TEST_ENV = {"NOVAFLOW_SERVICE_DOWN_SECONDS": "6", "NOVAFLOW_HEARTBEAT_SECONDS": "1"}
+
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     state: Path = tmp_path_factory.mktemp("stack")
     stack = Stack(
-        state_dir=state, api_port=free_port(), temporal_port=free_port(), ui_port=free_port()
+        state_dir=state,
+        api_port=free_port(),
+        temporal_port=free_port(),
+        ui_port=free_port(),
+        # Hosts are declared down quickly, so tests of a dead host do not wait 30 s.
+        extra_env=TEST_ENV,
     )
     try:
         stack.start()

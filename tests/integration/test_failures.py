@@ -162,3 +162,26 @@ def test_a_delete_whose_host_step_keeps_failing_retries_until_it_can(
     nova.wait_status(server_id, "GONE")
     assert leaks(stack, [server_id]) == {}
     assert [a["action"] for a in nova.actions(server_id)].count("delete") == 1
+
+
+def test_delete_while_the_host_is_down_then_the_host_reaps_the_domain(
+    nova: NovaClient, stack: Stack
+) -> None:
+    server_id = nova.create_ok()
+    host = nova.wait_status(server_id, "ACTIVE")["OS-EXT-SRV-ATTR:host"]
+    stack.kill(f"compute-{host}")
+    wait_until(lambda: nova.hypervisors()[host]["state"] == "down", f"{host} to be down")
+
+    nova.delete_and_wait(server_id)  # completes although the host cannot be reached
+    assert nova.usage()["instances"] == 0
+    assert leaks(stack, [server_id]) == {"domains": {host: {server_id}}}  # only on the dead host
+
+    stack.start_compute(next(h for h in stack.hosts if h.name == host))
+    delete = next(a for a in nova.actions(server_id) if a["action"] == "delete")
+
+    def reaped() -> bool:
+        events = {e["event"] for e in nova.action(server_id, delete["request_id"])["events"]}
+        return {f"local_delete@{host}", f"reap_domain@{host}", "finish_delete"} <= events
+
+    wait_until(reaped, "the restarted host to reap the domain")
+    assert leaks(stack, [server_id]) == {}
