@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response
+from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
@@ -16,7 +17,7 @@ from api.schemas import ServerCreateBody
 from api.server_create import build_reserve_input
 from novaflow import ipam, servers
 from novaflow.db import Database
-from novaflow.errors import Conflict, NotFound, ServiceUnavailable
+from novaflow.errors import Conflict, Invalid, NotFound, ServiceUnavailable
 from novaflow.models import InstanceAction, Server
 from novaflow.states import LIBVIRT_POWER_STATE, PowerState
 from workflows.contracts import DeleteServerInput, operation_workflow_id
@@ -75,60 +76,52 @@ async def create_server(
     }
 
 
-def _query(
-    session: Session,
-    ctx: RequestContext,
-    all_tenants: bool,
-    name: str | None,
-    status: str | None,
-    host: str | None,
-    reservation_id: str | None,
-    limit: int | None,
-) -> list[Server]:
+class ServerListQuery(BaseModel):
+    """The filters and paging of GET /servers and /servers/detail (Nova's names)."""
+
+    all_tenants: bool = False
+    name: str | None = None
+    status: str | None = None
+    host: str | None = None
+    reservation_id: str | None = None
+    limit: int | None = Field(default=None, ge=0)
+    marker: str | None = None
+
+
+def _query(session: Session, ctx: RequestContext, q: ServerListQuery) -> list[Server]:
     statement = select(Server).where(col(Server.deleted).is_(False))
-    if not (all_tenants and ctx.is_admin):
+    if not (q.all_tenants and ctx.is_admin):
         statement = statement.where(Server.project_id == ctx.project_id)
-    if name:
-        statement = statement.where(col(Server.name).contains(name))
-    if host and ctx.is_admin:
-        statement = statement.where(Server.host == host)
-    if reservation_id:
-        statement = statement.where(Server.reservation_id == reservation_id)
+    if q.name:
+        statement = statement.where(col(Server.name).contains(q.name))
+    if q.host and ctx.is_admin:
+        statement = statement.where(Server.host == q.host)
+    if q.reservation_id:
+        statement = statement.where(Server.reservation_id == q.reservation_id)
     statement = statement.order_by(col(Server.created_at).desc(), col(Server.id))
     rows = list(session.exec(statement))
-    if status:
-        rows = [s for s in rows if views.derive_status(s.vm_state, s.task_state) == status.upper()]
-    return rows[:limit] if limit else rows
+    if q.status:
+        wanted = q.status.upper()
+        rows = [s for s in rows if views.derive_status(s.vm_state, s.task_state) == wanted]
+    if q.marker is not None:
+        ids = [s.id for s in rows]
+        if q.marker not in ids:
+            raise Invalid(f"marker [{q.marker}] not found")
+        rows = rows[ids.index(q.marker) + 1 :]
+    return rows[: q.limit] if q.limit is not None else rows
+
+
+ListQuery = Annotated[ServerListQuery, Query()]
 
 
 @router.get("")
-def list_servers(
-    session: SessionDep,
-    ctx: ContextDep,
-    all_tenants: bool = False,
-    name: str | None = None,
-    status: str | None = None,
-    host: str | None = None,
-    reservation_id: str | None = None,
-    limit: Annotated[int | None, Query(ge=0)] = None,
-) -> dict[str, Any]:
-    rows = _query(session, ctx, all_tenants, name, status, host, reservation_id, limit)
-    return {"servers": [views.server_summary(s) for s in rows]}
+def list_servers(session: SessionDep, ctx: ContextDep, q: ListQuery) -> dict[str, Any]:
+    return {"servers": [views.server_summary(s) for s in _query(session, ctx, q)]}
 
 
 @router.get("/detail")
-def list_servers_detail(
-    session: SessionDep,
-    ctx: ContextDep,
-    all_tenants: bool = False,
-    name: str | None = None,
-    status: str | None = None,
-    host: str | None = None,
-    reservation_id: str | None = None,
-    limit: Annotated[int | None, Query(ge=0)] = None,
-) -> dict[str, Any]:
-    rows = _query(session, ctx, all_tenants, name, status, host, reservation_id, limit)
-    return {"servers": [views.server_view(session, s, ctx) for s in rows]}
+def list_servers_detail(session: SessionDep, ctx: ContextDep, q: ListQuery) -> dict[str, Any]:
+    return {"servers": [views.server_view(session, s, ctx) for s in _query(session, ctx, q)]}
 
 
 @router.get("/{server_id}")
