@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from temporalio.client import Client
 
-from api import errors
+from api import errors, views
 from api.auth import NOAUTH_WARNING
 from api.routers import catalog, hosts, networks, quotas, server_groups, servers
 from novaflow.config import Settings, get_settings
@@ -44,6 +44,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+
+    @app.middleware("http")
+    async def remember_base_url(request: Request, call_next):  # type: ignore[no-untyped-def]
+        views.base_url.set(str(request.base_url).rstrip("/"))
+        return await call_next(request)
+
     for module in (servers, catalog, networks, quotas, hosts, server_groups):
         app.include_router(module.router)
 

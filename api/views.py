@@ -4,6 +4,7 @@ every field is named here."""
 from __future__ import annotations
 
 import hashlib
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +15,9 @@ from novaflow import ipam
 from novaflow.models import Flavor, Image, InstanceAction, InstanceActionEvent, Server
 from novaflow.states import derive_status  # noqa: F401  (used by routers)
 
-BASE = "http://127.0.0.1:8774"
+# The address the caller used (set per request by api.app's middleware): links point back to
+# wherever the API is reached from, behind a proxy or not.
+base_url: ContextVar[str] = ContextVar("base_url", default="http://127.0.0.1:8774")
 
 
 def iso(value: datetime | None) -> str | None:
@@ -27,8 +30,8 @@ def iso_micro(value: datetime | None) -> str | None:
 
 def links(kind: str, item_id: str) -> list[dict[str, str]]:
     return [
-        {"rel": "self", "href": f"{BASE}/v2.1/{kind}/{item_id}"},
-        {"rel": "bookmark", "href": f"{BASE}/{kind}/{item_id}"},
+        {"rel": "self", "href": f"{base_url.get()}/v2.1/{kind}/{item_id}"},
+        {"rel": "bookmark", "href": f"{base_url.get()}/{kind}/{item_id}"},
     ]
 
 

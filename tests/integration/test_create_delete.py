@@ -15,6 +15,7 @@ def test_create_goes_active_with_a_port_an_ip_and_an_audit_trail(
     server = nova.wait_status(server_id, "ACTIVE")
 
     assert server["OS-EXT-STS:vm_state"] == "active"
+    assert server["links"][0]["href"] == f"{stack.api_url}/v2.1/servers/{server_id}"
     assert server["OS-EXT-STS:task_state"] is None
     assert server["OS-EXT-STS:power_state"] == 1
     assert server["metadata"] == {"role": "web"} and server["key_name"] == "mykey"
