@@ -50,7 +50,12 @@ def get_limits(session: Session, project_id: str) -> dict[str, int]:
     return limits
 
 
-def set_limits(session: Session, project_id: str, updates: dict[str, int]) -> dict[str, int]:
+def set_limits(
+    session: Session, project_id: str, updates: dict[str, int], force: bool = False
+) -> dict[str, int]:
+    """Set hard limits. As Nova, a limit below what is already used is refused unless forced
+    (forcing it only stops new reservations; nothing running is taken away)."""
+    used = get_usage(session, project_id)
     for resource, limit in updates.items():
         if resource not in RESOURCES:
             raise Invalid(f"Invalid input for field/attribute quota_set. '{resource}' is unknown")
@@ -58,6 +63,11 @@ def set_limits(session: Session, project_id: str, updates: dict[str, int]) -> di
             raise Invalid(
                 f"Invalid input for field/attribute {resource}. "
                 f"Value: {limit}. {limit} is less than the minimum of -1"
+            )
+        if not force and limit != UNLIMITED and limit < used[resource]:
+            raise Invalid(
+                f"Quota limit {limit} for {resource} must be greater than or equal to already "
+                f"used and reserved {used[resource]}."
             )
         row = session.get(QuotaLimit, (project_id, resource))
         if row is None:

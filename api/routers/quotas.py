@@ -84,4 +84,5 @@ def update_quotas(
         k: v for k, v in body.quota_set.model_dump(exclude={"force"}).items() if v is not None
     }
     with db.write() as session:
-        return _quota_set(project_id, quota.set_limits(session, project_id, updates), None)
+        limits = quota.set_limits(session, project_id, updates, force=bool(body.quota_set.force))
+        return _quota_set(project_id, limits, None)

@@ -43,3 +43,15 @@ def test_filters_paging_and_isolation(nova: NovaClient, stack: Stack) -> None:
         for server_id in ids:
             nova.wait_status(server_id, "GONE")
         other.close()
+
+
+def test_availability_zones_list_the_hosts_zones(nova: NovaClient) -> None:
+    zones = nova.http.get("/v2.1/os-availability-zone").json()["availabilityZoneInfo"]
+    assert {z["zoneName"]: z["zoneState"]["available"] for z in zones} == {
+        "nova": True,
+        "az-2": True,
+    }
+    detail = nova.admin.get("/v2.1/os-availability-zone/detail").json()["availabilityZoneInfo"]
+    hosts = {z["zoneName"]: sorted(z["hosts"]) for z in detail}
+    assert hosts == {"nova": ["host-a", "host-b"], "az-2": ["host-c"]}
+    assert nova.http.get("/v2.1/os-availability-zone/detail").status_code == 403

@@ -109,3 +109,14 @@ def test_racing_reservations_never_exceed_the_limit(db: Database) -> None:
     assert results.count(True) == 10
     with db.read() as s:
         assert quota.get_usage(s, "race")["instances"] == 10
+
+
+def test_a_limit_below_usage_is_refused_unless_forced(db: Database) -> None:
+    with db.write() as s:
+        quota.reserve(s, "p", ids(3), TINY)
+    with pytest.raises(Invalid, match="already used and reserved 3"), db.write() as s:
+        quota.set_limits(s, "p", {"instances": 2})
+    with db.write() as s:
+        assert quota.set_limits(s, "p", {"instances": 2}, force=True)["instances"] == 2
+    with pytest.raises(OverQuota), db.write() as s:  # forced: only new reservations stop
+        quota.reserve(s, "p", ids(1), TINY)

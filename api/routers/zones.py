@@ -1,0 +1,63 @@
+"""/v2.1/os-availability-zone: the zones the hosts are in, and (detail, admin) their hosts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sqlmodel import select
+
+from api.deps import AdminDep, ContextDep, SessionDep
+from novaflow.models import Host, utcnow
+
+router = APIRouter(prefix="/v2.1/os-availability-zone", tags=["availability zones"])
+
+
+def _zones(request: Request, session: SessionDep) -> dict[str, list[tuple[Host, bool]]]:
+    down_after = timedelta(seconds=request.app.state.settings.service_down_seconds)
+    now = utcnow()
+    zones: dict[str, list[tuple[Host, bool]]] = {}
+    for host in session.exec(select(Host).order_by(Host.name)):
+        up = host.last_heartbeat is not None and now - host.last_heartbeat <= down_after
+        zones.setdefault(host.availability_zone, []).append((host, up and host.enabled))
+    return zones
+
+
+@router.get("")
+def list_zones(request: Request, session: SessionDep, _: ContextDep) -> dict[str, Any]:
+    return {
+        "availabilityZoneInfo": [
+            {
+                "zoneName": zone,
+                "zoneState": {"available": any(up for _, up in hosts)},
+                "hosts": None,
+            }
+            for zone, hosts in _zones(request, session).items()
+        ]
+    }
+
+
+@router.get("/detail")
+def list_zones_detail(request: Request, session: SessionDep, _: AdminDep) -> dict[str, Any]:
+    return {
+        "availabilityZoneInfo": [
+            {
+                "zoneName": zone,
+                "zoneState": {"available": any(up for _, up in hosts)},
+                "hosts": {
+                    host.name: {
+                        "nova-compute": {
+                            "available": up,
+                            "active": host.enabled,
+                            "updated_at": host.last_heartbeat.isoformat()
+                            if host.last_heartbeat
+                            else None,
+                        }
+                    }
+                    for host, up in hosts
+                },
+            }
+            for zone, hosts in _zones(request, session).items()
+        ]
+    }
