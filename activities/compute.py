@@ -4,6 +4,7 @@ queue `compute@<host>`). Each is idempotent: a step that already happened is a n
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from temporalio import activity
@@ -18,6 +19,7 @@ from novaflow.virt.driver import DomainDefinitionError, HostFailure, HypervisorE
 from workflows.contracts import (
     BUILD_ABORTED,
     HOST_FAILURE,
+    AllocatedPort,
     DiagnosticsInput,
     DomainDiagnostics,
     PowerResult,
@@ -28,6 +30,18 @@ from workflows.contracts import (
 
 T = TypeVar("T")
 HOST_NETWORK = "default"  # the libvirt network every port is plugged into on a host
+# How a host plugs ports into guests: into HOST_NETWORK (a bridge), QEMU's user-mode networking
+# (no bridge needed: a host without one can still run guests), or not at all.
+NIC_MODES = ("network", "user", "none")
+
+# Image properties for direct kernel boot, as Nova's AMI-style images with a kernel and a
+# ramdisk (here files on the host, named by path, while there is no image store), and Nova's
+# own property for the kernel command line.
+KERNEL_PATH = "kernel_path"
+INITRD_PATH = "initrd_path"
+COMMAND_LINE = "os_command_line"
+# The kernel writes to the serial console (the server's console log); a panic reboots at once.
+DEFAULT_COMMAND_LINE = "console=ttyS0 panic=-1"
 
 
 def _heartbeat() -> None:
@@ -36,12 +50,50 @@ def _heartbeat() -> None:
 
 class ComputeActivities:
     def __init__(
-        self, host: str, driver: LibvirtHost, db: Database, domain_type: str = "test"
+        self,
+        host: str,
+        driver: LibvirtHost,
+        db: Database,
+        domain_type: str = "test",
+        nic_mode: str = "network",
+        console_dir: Path | None = None,
     ) -> None:
+        """`console_dir`: where each guest's serial console is logged (`<server id>.log`);
+        None for none (the test driver runs no guest that could write one)."""
+        if nic_mode not in NIC_MODES:
+            raise ValueError(f"nic_mode: must be one of {NIC_MODES} (got {nic_mode!r})")
         self.host = host
         self.driver = driver
         self.domain_type = domain_type
+        self.nic_mode = nic_mode
+        self.console_dir = console_dir
         self.recorder = StepRecorder(db)
+
+    def console_log(self, server_id: str) -> Path | None:
+        return self.console_dir / f"{server_id}.log" if self.console_dir is not None else None
+
+    def _nics(self, ports: list[AllocatedPort]) -> tuple[NicSpec, ...]:
+        if self.nic_mode == "none":
+            return ()
+        return tuple(
+            NicSpec(
+                mac=p.mac_address,
+                network=HOST_NETWORK if self.nic_mode == "network" else "",
+                port_id=p.port_id,
+                interface_type=self.nic_mode,
+            )
+            for p in ports
+        )
+
+    def _check_boot_files(self, spec: DomainSpec) -> None:
+        """A kernel or initrd the image names must be on this host; another host may have it,
+        so its absence is a host failure (reschedule), found before libvirt fails obscurely.
+        The test driver never reads them."""
+        if self.domain_type == "test":
+            return
+        missing = [p for p in (spec.kernel, spec.initrd) if p and not Path(p).is_file()]
+        if missing:
+            raise HostFailure(f"boot files of image {spec.image_id} missing: {', '.join(missing)}")
 
     def _step(self, ctx: StepContext, event: str, work: Callable[[], T], undo: bool = False) -> T:
         """Run one hypervisor step, sort its errors, record it in the audit trail.
@@ -65,7 +117,10 @@ class ComputeActivities:
             # Transient (connection lost...): Temporal retries with backoff.
             self.recorder.record_failure(ctx, event, started, str(error), self.host)
             raise ApplicationError(str(error), type="HypervisorError") from error
-        self.recorder.record(ctx, event, started, host=self.host)
+        try:
+            self.recorder.record(ctx, event, started, host=self.host)
+        except Exception:  # the audit trail must not turn a done step into a host failure
+            activity.logger.exception("could not record event %s", event)
         return result
 
     @activity.defn(name="spawn_on_host")
@@ -83,6 +138,9 @@ class ComputeActivities:
                 server_id, inp.disk_gb, inp.image_id, on_wait=_heartbeat
             ),
         )
+        props = inp.image_properties
+        kernel = props.get(KERNEL_PATH)
+        console_log = self.console_log(server_id)
         spec = DomainSpec(
             uuid=server_id,
             name=domain_name(server_id),
@@ -90,21 +148,27 @@ class ComputeActivities:
             vcpus=inp.vcpus,
             memory_mb=inp.memory_mb,
             disk_path=disk_path,
-            nics=tuple(
-                NicSpec(mac=p.mac_address, network=HOST_NETWORK, port_id=p.port_id)
-                for p in inp.ports
-            ),
+            nics=self._nics(inp.ports),
             domain_type=self.domain_type,
+            kernel=kernel,
+            initrd=props.get(INITRD_PATH),
+            cmdline=props.get(COMMAND_LINE, DEFAULT_COMMAND_LINE) if kernel else None,
+            serial_log=str(console_log) if console_log is not None else None,
             project_id=inp.project_id,
             flavor_name=inp.flavor_name,
             image_id=inp.image_id,
         )
+
+        def define() -> None:
+            try:
+                xml = build_domain_xml(spec)
+            except ValueError as error:  # e.g. an image with an initrd but no kernel
+                raise DomainDefinitionError(f"domain of {server_id}: {error}") from error
+            self._check_boot_files(spec)
+            self.driver.define(xml, on_wait=_heartbeat)
+
         activity.heartbeat("defining the domain")
-        self._step(
-            inp.ctx,
-            f"define_domain@{host}",
-            lambda: self.driver.define(build_domain_xml(spec), on_wait=_heartbeat),
-        )
+        self._step(inp.ctx, f"define_domain@{host}", define)
         activity.heartbeat("starting the domain")
         self._step(
             inp.ctx,
@@ -116,8 +180,8 @@ class ComputeActivities:
 
     @activity.defn(name="destroy_on_host")
     def destroy_on_host(self, inp: ServerRef) -> None:
-        """Destroy and undefine the domain, then delete its disk: the undo of spawn_on_host
-        and the host's part of a delete. What is already gone counts as done."""
+        """Destroy and undefine the domain, then delete its disk and console log: the undo
+        of spawn_on_host and the host's part of a delete. What is already gone counts as done."""
         server_id, host = inp.ctx.server_id, self.host
         self._step(
             inp.ctx,
@@ -128,6 +192,9 @@ class ComputeActivities:
         self._step(
             inp.ctx, f"delete_disk@{host}", lambda: self.driver.delete_disk(server_id), undo=True
         )
+        console_log = self.console_log(server_id)
+        if console_log is not None:
+            console_log.unlink(missing_ok=True)
 
     @activity.defn(name="describe_domain")
     def describe_domain(self, inp: DiagnosticsInput) -> DomainDiagnostics:

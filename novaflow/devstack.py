@@ -1,7 +1,7 @@
 """The whole local stack in one process tree: Temporal dev server (with its UI), the database
-(migrated and seeded), the API, the control-plane worker and one compute worker per simulated
-host on libvirt's test driver. `make run` uses it in the foreground; the tests use it to start
-real processes they can kill.
+(migrated and seeded), the API, the control-plane worker and one compute worker per host:
+simulated hosts on libvirt's test driver, or a real libvirt daemon (RealHost). `make run` uses
+it in the foreground; the tests use it to start real processes they can kill.
 
     python -m novaflow.devstack [--hosts 3] [--state-dir .state]
 """
@@ -37,6 +37,21 @@ class SimulatedHost:
     availability_zone: str = "nova"
     arch: str = "x86_64"
 
+
+@dataclass(frozen=True)
+class RealHost:
+    """A host on a real libvirt daemon (e.g. `qemu:///system` set up by
+    scripts/real-hypervisor.sh). Its capacity is the machine's own, as libvirt reports it;
+    the daemon keeps its domains itself."""
+
+    name: str
+    uri: str = "qemu:///system"
+    pool: str = "default"  # the storage pool for root disks
+    nic_mode: str = "network"  # network | user (SLIRP, needs no bridge) | none
+    availability_zone: str = "nova"
+
+
+StackHost = SimulatedHost | RealHost
 
 DEFAULT_HOSTS = (
     SimulatedHost("host-a", cpus=16, memory_mb=32768, disk_gb=500),
@@ -77,7 +92,7 @@ def port_open(port: int) -> bool:
 @dataclass
 class Stack:
     state_dir: Path
-    hosts: tuple[SimulatedHost, ...] = DEFAULT_HOSTS
+    hosts: tuple[StackHost, ...] = DEFAULT_HOSTS
     api_port: int = 8774
     temporal_port: int = 7233
     ui_port: int = 8233
@@ -191,15 +206,20 @@ class Stack:
     def control_state_dir(self) -> Path:
         return self.state_dir / "control"
 
-    def start_compute(self, host: SimulatedHost) -> None:
+    def start_compute(self, host: StackHost) -> None:
         state = self.host_state_dir(host.name)
         state.mkdir(parents=True, exist_ok=True)
-        node_file = state / "node.xml"
-        node_file.write_text(
-            build_host_xml(
-                host.cpus, host.memory_mb, host.disk_gb, str(state / "images"), arch=host.arch
+        if isinstance(host, RealHost):
+            hypervisor = ["--uri", host.uri, "--pool", host.pool, "--nic-mode", host.nic_mode]
+        else:
+            # The test driver's host: described by a node file (cpus, memory, pool, network).
+            node_file = state / "node.xml"
+            node_file.write_text(
+                build_host_xml(
+                    host.cpus, host.memory_mb, host.disk_gb, str(state / "images"), arch=host.arch
+                )
             )
-        )
+            hypervisor = ["--uri", f"test://{node_file}"]
         name = f"compute-{host.name}"
         offset = self.log_size(name)
         self.spawn(
@@ -210,8 +230,7 @@ class Stack:
                 "workers.compute",
                 "--host",
                 host.name,
-                "--uri",
-                f"test://{node_file}",
+                *hypervisor,
                 "--az",
                 host.availability_zone,
                 "--state-dir",

@@ -2,6 +2,7 @@
 host's libvirt connection, registers the host's capacity and heartbeats.
 
     python -m workers.compute --host host-a --uri test:///abs/path/host-a.xml
+    python -m workers.compute --host h1 --uri qemu:///system --pool novaflow --nic-mode user
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from pathlib import Path
 
 from temporalio.worker import Worker
 
-from activities.compute import ComputeActivities
+from activities.compute import NIC_MODES, ComputeActivities
 from novaflow import hosts
 from novaflow.config import get_settings
 from novaflow.db import Database
 from novaflow.reaper import reap_deleted_domains
-from novaflow.virt.driver import LibvirtHost
+from novaflow.virt.driver import DEFAULT_POOL, LibvirtHost
 from novaflow.virt.faults import FaultInjector
 from workers.common import connect, setup_logging, stop_event_on_signals
 from workflows.contracts import compute_task_queue
@@ -36,6 +37,16 @@ def parse_args() -> argparse.Namespace:
         type=Path,
         default=None,
         help="where the host keeps its state (default: STATE_DIR/hosts/HOST)",
+    )
+    parser.add_argument(
+        "--pool", default=DEFAULT_POOL, help="libvirt storage pool for the servers' root disks"
+    )
+    parser.add_argument(
+        "--nic-mode",
+        choices=NIC_MODES,
+        default="network",
+        help="how ports reach guests: the host's libvirt network 'default' (a bridge), "
+        "QEMU user-mode networking (no bridge needed), or no NIC",
     )
     return parser.parse_args()
 
@@ -71,11 +82,17 @@ async def main() -> None:
     settings = get_settings()
     state_dir = args.state_dir or settings.state_dir / "hosts" / args.host
     state_dir.mkdir(parents=True, exist_ok=True)
-    driver = LibvirtHost(args.uri, state_dir=state_dir, faults=FaultInjector(state_dir))
+    driver = LibvirtHost(
+        args.uri, state_dir=state_dir, faults=FaultInjector(state_dir), pool=args.pool
+    )
     driver.connect()
     info = driver.node_info()
     db = Database(settings.database_url)
     domain_type = "test" if args.uri.startswith("test:") else "qemu"
+    # Real guests log their serial console here; the test driver runs none.
+    console_dir = state_dir / "console" if domain_type != "test" else None
+    if console_dir is not None:
+        console_dir.mkdir(exist_ok=True)
     with db.write() as session:
         hosts.register_host(
             session,
@@ -89,7 +106,14 @@ async def main() -> None:
             availability_zone=args.az,
         )
     client = await connect(settings)
-    compute = ComputeActivities(args.host, driver, db, domain_type=domain_type)
+    compute = ComputeActivities(
+        args.host,
+        driver,
+        db,
+        domain_type=domain_type,
+        nic_mode=args.nic_mode,
+        console_dir=console_dir,
+    )
     stop = stop_event_on_signals()
     beat = asyncio.create_task(heartbeat_forever(db, args.host, settings.heartbeat_seconds))
     reaper = asyncio.create_task(reap_forever(db, driver, args.host, settings.reap_seconds))

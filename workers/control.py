@@ -31,7 +31,7 @@ from workflows.contracts import CONTROL_TASK_QUEUE
 # instead: imported once, which takes most of the CPU of starting a workflow off the path.
 SANDBOX = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules(
-        "workflows.contracts", "workflows.steps", "workflows.compensation"
+        "workflows.contracts", "workflows.steps", "workflows.compensation", "workflows.phase"
     )
 )
 

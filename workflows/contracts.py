@@ -240,6 +240,8 @@ class SpawnInput:
     memory_mb: int
     disk_gb: int
     ports: list[AllocatedPort]
+    # How the image boots on the host (e.g. kernel_path/initrd_path: direct kernel boot).
+    image_properties: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

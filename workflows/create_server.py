@@ -47,6 +47,7 @@ from workflows.contracts import (
     claim_id_for,
     operation_workflow_id,
 )
+from workflows.phase import PhaseReporting
 
 
 class HostBuildFailed(Exception):
@@ -58,7 +59,7 @@ class HostBuildFailed(Exception):
 
 
 @workflow.defn(name="CreateServer")
-class CreateServer:
+class CreateServer(PhaseReporting):
     def __init__(self) -> None:
         self._reservation: ReserveResult | None = None
         self._reserve_input: ReserveInput | None = None
@@ -89,16 +90,6 @@ class CreateServer:
     def _reserve_once(self, inp: ReserveInput) -> None:
         if self._reserve_input is not None:
             raise ValueError("this create has already reserved its quota")
-
-    @workflow.query(name="phase")
-    def phase(self) -> str:
-        return self._phase
-
-    def _enter(self, phase: str) -> None:
-        """Where the operation is: the `phase` query, and the current details that the
-        Temporal UI and `temporal workflow metadata` show."""
-        self._phase = phase
-        workflow.set_current_details(phase)
 
     # ------------------------------------------------------------ the flow
 
@@ -228,6 +219,7 @@ class CreateServer:
                     memory_mb=request.memory_mb,
                     disk_gb=request.disk_gb,
                     ports=network.ports,
+                    image_properties=request.image_properties,
                 ),
             )
             return power.power_state

@@ -22,22 +22,13 @@ from workflows.contracts import (
     ServerRef,
     StepContext,
 )
+from workflows.phase import PhaseReporting
 
 
 @workflow.defn(name="DeleteServer")
-class DeleteServer:
+class DeleteServer(PhaseReporting):
     def __init__(self) -> None:
         self._phase = "starting"
-
-    @workflow.query(name="phase")
-    def phase(self) -> str:
-        return self._phase
-
-    def _enter(self, phase: str) -> None:
-        """Where the operation is: the `phase` query, and the current details that the
-        Temporal UI and `temporal workflow metadata` show."""
-        self._phase = phase
-        workflow.set_current_details(phase)
 
     @workflow.run
     async def run(self, inp: DeleteServerInput) -> DeleteServerResult:

@@ -18,6 +18,9 @@ METADATA_PREFIX = "novaflow"
 
 DOMAIN_TYPES = frozenset({"test", "qemu", "kvm"})
 DISK_FORMATS = frozenset({"qcow2", "raw"})
+# How a NIC reaches the outside: "network" plugs it into a libvirt network of the host (a
+# bridge); "user" is QEMU's user-mode networking (SLIRP): no bridge, no root, outbound only.
+INTERFACE_TYPES = frozenset({"network", "user"})
 MIN_MEMORY_MB = 16
 
 _MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
@@ -30,8 +33,9 @@ ET.register_namespace(METADATA_PREFIX, METADATA_NS)
 @dataclass(frozen=True)
 class NicSpec:
     mac: str
-    network: str  # libvirt network name on the host, e.g. "default"
+    network: str  # libvirt network name on the host, e.g. "default" (type "network" only)
     port_id: str
+    interface_type: str = "network"  # one of INTERFACE_TYPES
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,11 @@ def _validate(spec: DomainSpec) -> None:
             raise ValueError(f"nics[{index}].mac: expected xx:xx:xx:xx:xx:xx, got {nic.mac!r}")
         if int(nic.mac[:2], 16) & 1:
             raise ValueError(f"nics[{index}].mac: must be unicast (got {nic.mac!r})")
-        if not nic.network:
+        if nic.interface_type not in INTERFACE_TYPES:
+            raise ValueError(
+                f"nics[{index}].interface_type: must be one of {sorted(INTERFACE_TYPES)}"
+            )
+        if nic.interface_type == "network" and not nic.network:
             raise ValueError(f"nics[{index}].network: must be non-empty")
 
 
@@ -163,9 +171,10 @@ def build_domain_xml(spec: DomainSpec) -> str:
     _sub(disk, "source", file=spec.disk_path)
     _sub(disk, "target", dev="vda", bus="virtio")
     for nic in spec.nics:
-        interface = _sub(devices, "interface", type="network")
+        interface = _sub(devices, "interface", type=nic.interface_type)
         _sub(interface, "mac", address=nic.mac.lower())
-        _sub(interface, "source", network=nic.network)
+        if nic.interface_type == "network":
+            _sub(interface, "source", network=nic.network)
         _sub(interface, "model", type="virtio")
     if spec.serial_log is not None:
         serial = _sub(devices, "serial", type="file")

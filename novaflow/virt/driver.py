@@ -37,7 +37,7 @@ from novaflow.virt.faults import FaultInjector, write_atomic
 
 log = logging.getLogger(__name__)
 
-POOL_NAME = "default"
+DEFAULT_POOL = "default"  # the storage pool a host's root disks go to unless told otherwise
 CONNECT_ATTEMPTS = 3
 START_POLL_SECONDS = 0.05
 GIB = 1024**3
@@ -171,8 +171,8 @@ def _to_bytes(value: str, unit: str | None) -> int:
     return int(value) * factor
 
 
-def _node_file_disk_gb(uri: str) -> int | None:
-    """The `default` pool's capacity declared in a test-driver node file, if there is one."""
+def _node_file_disk_gb(uri: str, pool_name: str) -> int | None:
+    """The pool's capacity declared in a test-driver node file, if there is one."""
     path = Path(urlparse(uri).path)
     if not path.is_file():
         return None
@@ -181,7 +181,7 @@ def _node_file_disk_gb(uri: str) -> int | None:
     except (OSError, ET.ParseError):
         return None
     for pool in root.iter("pool"):
-        if pool.findtext("name") != POOL_NAME:
+        if pool.findtext("name") != pool_name:
             continue
         capacity = pool.find("capacity")
         if capacity is None or not (capacity.text or "").strip():
@@ -194,12 +194,20 @@ def _node_file_disk_gb(uri: str) -> int | None:
 
 
 class LibvirtHost:
-    """One hypervisor host, reached through libvirt at `uri`. Safe to share between threads."""
+    """One hypervisor host, reached through libvirt at `uri`. Safe to share between threads.
+
+    Root disks are volumes of the storage pool `pool` (a real host names its own, e.g. a dir
+    pool on the disk meant for guests; the test driver's node files declare `default`)."""
 
     def __init__(
-        self, uri: str, state_dir: Path | None = None, faults: FaultInjector | None = None
+        self,
+        uri: str,
+        state_dir: Path | None = None,
+        faults: FaultInjector | None = None,
+        pool: str = DEFAULT_POOL,
     ) -> None:
         self.uri = uri
+        self.pool_name = pool
         self._state_dir = Path(state_dir) if state_dir is not None else None
         self._faults = faults
         self._conn: libvirt.virConnect | None = None
@@ -278,7 +286,7 @@ class LibvirtHost:
             disk_gb = pool.info()[1] // GIB if pool is not None else 0
         if self.uri.startswith("test:") and pool is not None:
             # The test driver reports 100 GiB for every pool whatever the node file says.
-            declared = _node_file_disk_gb(self.uri)
+            declared = _node_file_disk_gb(self.uri, self.pool_name)
             if declared is not None:
                 disk_gb = declared
         return NodeInfo(
@@ -289,10 +297,9 @@ class LibvirtHost:
             hostname=str(hostname),
         )
 
-    @staticmethod
-    def _pool_or_none(conn: libvirt.virConnect) -> libvirt.virStoragePool | None:
+    def _pool_or_none(self, conn: libvirt.virConnect) -> libvirt.virStoragePool | None:
         try:
-            return conn.storagePoolLookupByName(POOL_NAME)
+            return conn.storagePoolLookupByName(self.pool_name)
         except libvirt.libvirtError as exc:
             if _code(exc) == libvirt.VIR_ERR_NO_STORAGE_POOL:
                 return None
@@ -302,9 +309,9 @@ class LibvirtHost:
         with _libvirt_errors("storage pool"):
             pool = self._pool_or_none(conn)
             if pool is None:
-                raise HostFailure(f"no storage pool {POOL_NAME!r} on {self.uri}")
+                raise HostFailure(f"no storage pool {self.pool_name!r} on {self.uri}")
             if not pool.isActive():
-                raise HostFailure(f"storage pool {POOL_NAME!r} on {self.uri} is not active")
+                raise HostFailure(f"storage pool {self.pool_name!r} on {self.uri} is not active")
         return pool
 
     # -- disks --------------------------------------------------------------------------------
@@ -612,7 +619,7 @@ class LibvirtHost:
                 try:
                     record = json.loads(path.read_text(encoding="utf-8"))
                     if pool is None:
-                        raise HostFailure(f"no storage pool {POOL_NAME!r}")
+                        raise HostFailure(f"no storage pool {self.pool_name!r}")
                     self._ensure_volume(pool, volume_name(record["server_id"]), record["size_gb"])
                 except (
                     OSError,

@@ -63,6 +63,7 @@ def test_operations_are_findable_and_readable(nova: NovaClient, stack: Stack) ->
         memo = await description.memo()
         assert memo["request"]["project_id"] == nova.project
         assert memo["request"]["flavor_name"] == "m1.tiny"
+        assert await handle.query("phase") == f"ACTIVE on {host}"
         summary = await description.static_summary()
         assert summary is not None and "findme" in summary and "m1.tiny" in summary
         history = await handle.fetch_history()

@@ -131,6 +131,27 @@ def test_qemu_type_pieces() -> None:
     assert root.find("devices/disk/target").get("dev") == "vda"  # type: ignore[union-attr]
 
 
+def test_user_mode_nic_needs_no_network(libvirt_quiet: None) -> None:
+    # SLIRP: the NIC keeps its MAC and model but names no libvirt network (no bridge needed).
+    nic = NicSpec(mac="FA:16:3E:00:00:02", network="", port_id="p-2", interface_type="user")
+    spec = make_spec(domain_type="qemu", nics=(nic,))
+    [interface] = parse(build_domain_xml(spec)).findall("devices/interface")
+    assert interface.get("type") == "user"
+    assert interface.find("mac").get("address") == "fa:16:3e:00:00:02"  # type: ignore[union-attr]
+    assert interface.find("model").get("type") == "virtio"  # type: ignore[union-attr]
+    assert interface.find("source") is None
+    conn = libvirt.open("test:///default")  # libvirt parses it as a user-mode interface
+    try:
+        domain = conn.defineXML(build_domain_xml(spec))
+        try:
+            [stored] = parse(domain.XMLDesc(0)).findall("devices/interface")
+            assert stored.get("type") == "user"
+        finally:
+            domain.undefine()
+    finally:
+        conn.close()
+
+
 def test_kvm_uses_host_cpu() -> None:
     root = parse(build_domain_xml(make_spec(domain_type="kvm")))
     assert root.find("cpu").get("mode") == "host-passthrough"  # type: ignore[union-attr]
@@ -152,6 +173,10 @@ def test_kvm_uses_host_cpu() -> None:
         ({"nics": (NicSpec(mac="zz:16:3e:00:00:01", network="default", port_id="p"),)}, "mac"),
         ({"nics": (NicSpec(mac="01:16:3e:00:00:01", network="default", port_id="p"),)}, "mac"),
         ({"nics": (NicSpec(mac="fa:16:3e:00:00:01", network="", port_id="p"),)}, "network"),
+        (
+            {"nics": (NicSpec("fa:16:3e:00:00:01", "default", "p", interface_type="tap"),)},
+            "interface_type",
+        ),
     ],
 )
 def test_invalid_input_names_the_field(overrides: dict[str, object], field: str) -> None:

@@ -125,6 +125,14 @@ def test_disks_are_thin_so_the_fixed_test_pool_does_not_fill(host: LibvirtHost) 
         host.prepare_disk(str(uuid.uuid4()), 80, "img-1")  # 240 GiB > the driver's 100 GiB
 
 
+def test_disks_go_to_the_named_pool(uri: str) -> None:
+    # A real host names its own pool (e.g. `--pool novaflow`); one it lacks: try another host.
+    with LibvirtHost(uri, pool="novaflow") as elsewhere:
+        assert elsewhere.node_info().disk_gb == 0
+        with pytest.raises(HostFailure, match="no storage pool 'novaflow'"):
+            elsewhere.prepare_disk(str(uuid.uuid4()), 1, "img-1")
+
+
 def test_prepare_disk_rejects_negative_size(host: LibvirtHost) -> None:
     with pytest.raises(ValueError, match="size_gb"):
         host.prepare_disk(str(uuid.uuid4()), -1, "img-1")

@@ -1,0 +1,69 @@
+"""Create and delete with a real guest: HTTP API -> Temporal -> compute worker -> libvirtd ->
+QEMU (TCG). The guest must really boot (its /init prints a marker on the serial console), and
+after the delete no domain, QEMU process, disk, console log, claim, port or quota is left."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from novaflow.devstack import RealHost, Stack
+from novaflow.virt.domain_xml import domain_name
+from tests.integration.client import NovaClient, wait_until
+from tests.integration.leaks import leaks
+from tests.real.hypervisor import Hypervisor, qemu_processes
+
+# The first run on a fresh machine installs libvirt and QEMU and fetches a kernel package.
+pytestmark = pytest.mark.timeout(900)
+
+
+def test_a_server_boots_a_real_guest_and_delete_leaves_nothing(
+    nova: NovaClient,
+    real_stack: Stack,
+    real_host: RealHost,
+    hypervisor: Hypervisor,
+    guest_image: str,
+) -> None:
+    started = time.monotonic()
+    server_id = nova.create_ok(name="real-1", image=guest_image)
+    server = nova.wait_status(server_id, "ACTIVE", timeout=120)
+    active_after = time.monotonic() - started
+    assert server["OS-EXT-SRV-ATTR:host"] == real_host.name
+    assert server["OS-EXT-STS:power_state"] == 1
+
+    # It booted: the guest's own /init wrote the marker to its serial console.
+    host_state = real_stack.host_state_dir(real_host.name)
+    console = host_state / "console" / f"{server_id}.log"
+
+    def booted() -> bool:
+        return console.exists() and hypervisor.marker in console.read_text(errors="replace")
+
+    wait_until(booted, f"{hypervisor.marker} in {console}", timeout=90)
+    booted_after = time.monotonic() - started
+    assert "NOVAFLOW-INSMOD-FAILED" not in console.read_text(errors="replace")
+    assert len(qemu_processes(server_id)) == 1
+    assert domain_name(server_id) in hypervisor.virsh("list", "--name")
+    # The daemon keeps its domains itself: nothing is mirrored under the host's state dir.
+    assert not (host_state / "domains").exists()
+
+    diagnostics = nova.admin.get(f"/v2.1/servers/{server_id}/diagnostics")
+    assert diagnostics.status_code == 200, diagnostics.text
+    diag = diagnostics.json()
+    [address] = server["addresses"]["private"]
+    assert diag["state"] == "running" and diag["num_cpus"] == 1
+    assert diag["memory_details"] == {"maximum": 512}
+    assert diag["cpu_details"][0]["time"] > 0  # QEMU really ran it
+    assert diag["nic_details"] == [{"mac_address": address["OS-EXT-IPS-MAC:mac_addr"]}]
+
+    nova.delete_and_wait(server_id, timeout=60)
+    assert domain_name(server_id) not in hypervisor.virsh("list", "--all", "--name")
+    assert qemu_processes(server_id) == []
+    assert f"{server_id}.qcow2" not in hypervisor.virsh("vol-list", hypervisor.pool)
+    assert not console.exists()
+    assert leaks(real_stack, [server_id]) == {}
+    assert nova.usage() == {"instances": 0, "cores": 0, "ram": 0, "ports": 0, "floating_ips": 0}
+    print(
+        f"\nreal guest: ACTIVE after {active_after:.1f}s, booted after {booted_after:.1f}s, "
+        f"gone after {time.monotonic() - started:.1f}s"
+    )
