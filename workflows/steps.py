@@ -56,6 +56,23 @@ async def _control(
     )
 
 
+async def _local(name: str, arg: Any, result_type: type[T] | None, summary: str) -> T:
+    """A short database step of the forward path, run as a local activity: by the control
+    worker that runs the workflow, without a round trip through the Temporal server's task
+    queue (about a third of a create's latency). Same idempotent activity, same retries; in
+    the history it is a local-activity marker with its summary. A worker that dies inside it
+    loses the workflow task, and the step runs again on the next worker."""
+    return await workflow.execute_local_activity(
+        name,
+        arg,
+        result_type=result_type,
+        start_to_close_timeout=DB_STEP_TIMEOUT,
+        retry_policy=DB_RETRY,
+        cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        summary=summary,
+    )
+
+
 async def _on_host(
     host: str,
     name: str,
@@ -84,7 +101,7 @@ async def _on_host(
 
 async def reserve_quota(inp: ReserveInput) -> ReserveResult:
     r = inp.request
-    return await _control(
+    return await _local(
         "reserve_quota",
         inp,
         ReserveResult,
@@ -94,7 +111,7 @@ async def reserve_quota(inp: ReserveInput) -> ReserveResult:
 
 async def schedule(inp: ScheduleInput) -> ScheduleResult:
     note = f" (not {', '.join(inp.exclude_hosts)})" if inp.exclude_hosts else ""
-    return await _control(
+    return await _local(
         "schedule",
         inp,
         ScheduleResult,
@@ -109,7 +126,7 @@ async def release_claim(inp: ClaimRef) -> None:
 
 async def allocate_network(inp: NetworkInput) -> NetworkResult:
     floating = sum(p.floating_ip for p in inp.ports)
-    return await _control(
+    return await _local(
         "allocate_network",
         inp,
         NetworkResult,
@@ -128,7 +145,7 @@ async def release_quota(inp: ServerRef) -> None:
 
 
 async def finish_create(inp: FinishInput) -> None:
-    await _control("finish_create", inp, None, f"mark ACTIVE on {inp.host}, commit quota")
+    await _local("finish_create", inp, None, f"mark ACTIVE on {inp.host}, commit quota")
 
 
 async def fail_create(inp: FailInput) -> None:

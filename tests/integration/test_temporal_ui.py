@@ -5,6 +5,7 @@ Also replays every finished history against the current workflow code (determini
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from pathlib import Path
 
@@ -67,25 +68,17 @@ def test_operations_are_findable_and_readable(nova: NovaClient, stack: Stack) ->
         summary = await description.static_summary()
         assert summary is not None and "findme" in summary and "m1.tiny" in summary
         history = await handle.fetch_history()
-        activities = [
-            e.activity_task_scheduled_event_attributes.activity_type.name
-            for e in history.events
-            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-        ]
-        assert activities == [
+        assert steps_of(history) == [
             "reserve_quota",
             "schedule",
             "allocate_network",
             "spawn_on_host",
             "finish_create",
         ]
-        summaries = [
-            e.user_metadata.summary.data
-            for e in history.events
-            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-        ]
+        summaries = [e.user_metadata.summary.data for e in history.events]
         expected = f"build on {host}: 1 GiB disk, define 1 vCPU/512 MiB".encode()
         assert any(expected in s for s in summaries)
+        assert any(b"pick a host and claim 1 vCPU/512 MiB/1 GiB" in s for s in summaries)
 
         [failed_wf] = [w for w in failed if w.startswith(f"server-{failed_id}")]
         failure = await client.get_workflow_handle(failed_wf).fetch_history()
@@ -96,6 +89,21 @@ def test_operations_are_findable_and_readable(nova: NovaClient, stack: Stack) ->
 
     asyncio.run(inspect())
     nova.delete_and_wait(failed_id)
+
+
+def steps_of(history: WorkflowHistory) -> list[str]:
+    """The activity types in the order the workflow ran them: regular activities (scheduled
+    events) and local activities (their markers)."""
+    names = []
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            names.append(event.activity_task_scheduled_event_attributes.activity_type.name)
+        elif event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            details = event.marker_recorded_event_attributes.details
+            if "data" in details:
+                data = json.loads(details["data"].payloads[0].data)
+                names.append(data["activity_type"])
+    return names
 
 
 def test_every_history_replays_against_the_current_code(stack: Stack) -> None:
