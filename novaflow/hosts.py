@@ -34,10 +34,14 @@ def register_host(
     return host
 
 
-def is_up(session: Session, name: str, now: datetime, down_after: timedelta) -> bool:
+def heartbeat_fresh(host: Host, now: datetime, down_after: timedelta) -> bool:
     """A host is up while its compute worker heartbeats (Nova's servicegroup)."""
+    return host.last_heartbeat is not None and now - host.last_heartbeat <= down_after
+
+
+def is_up(session: Session, name: str, now: datetime, down_after: timedelta) -> bool:
     host = session.get(Host, name)
-    return bool(host and host.last_heartbeat and now - host.last_heartbeat <= down_after)
+    return host is not None and heartbeat_fresh(host, now, down_after)
 
 
 def deleted_servers_among(session: Session, server_ids: list[str]) -> list[str]:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from novaflow.hosts import heartbeat_fresh
 from novaflow.models import Claim, Host, ServerGroup, ServerGroupMember
 from novaflow.scheduler import HostState
 
@@ -23,7 +24,7 @@ def host_states(session: Session, now: datetime, down_after: timedelta) -> list[
             name=h.name,
             availability_zone=h.availability_zone,
             enabled=h.enabled,
-            up=h.last_heartbeat is not None and now - h.last_heartbeat <= down_after,
+            up=heartbeat_fresh(h, now, down_after),
             arch=h.arch,
             vcpus=h.vcpus,
             vcpus_used=h.vcpus_used,

@@ -10,13 +10,14 @@ from sqlmodel import select
 
 from api.deps import AdminDep, SessionDep
 from novaflow.errors import NotFound
+from novaflow.hosts import heartbeat_fresh
 from novaflow.models import Host, utcnow
 
 router = APIRouter(prefix="/v2.1/os-hypervisors", tags=["hypervisors"])
 
 
 def hypervisor_view(host: Host, down_after: timedelta) -> dict[str, Any]:
-    up = host.last_heartbeat is not None and utcnow() - host.last_heartbeat <= down_after
+    up = heartbeat_fresh(host, utcnow(), down_after)
     return {
         "id": host.id,
         "hypervisor_hostname": host.name,

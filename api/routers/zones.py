@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from sqlmodel import select
 
 from api.deps import AdminDep, ContextDep, SessionDep
+from novaflow.hosts import heartbeat_fresh
 from novaflow.models import Host, utcnow
 
 router = APIRouter(prefix="/v2.1/os-availability-zone", tags=["availability zones"])
@@ -19,7 +20,7 @@ def _zones(request: Request, session: SessionDep) -> dict[str, list[tuple[Host, 
     now = utcnow()
     zones: dict[str, list[tuple[Host, bool]]] = {}
     for host in session.exec(select(Host).order_by(Host.name)):
-        up = host.last_heartbeat is not None and now - host.last_heartbeat <= down_after
+        up = heartbeat_fresh(host, now, down_after)
         zones.setdefault(host.availability_zone, []).append((host, up and host.enabled))
     return zones
 

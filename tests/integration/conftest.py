@@ -5,33 +5,19 @@ them), on a fresh SQLite database."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from novaflow.devstack import DEFAULT_HOSTS, Stack, free_port
+from novaflow.devstack import DEFAULT_HOSTS, Stack
 from novaflow.virt.faults import clear_faults
 from tests.integration.client import NovaClient
-
-TEST_ENV = {"NOVAFLOW_SERVICE_DOWN_SECONDS": "6", "NOVAFLOW_HEARTBEAT_SECONDS": "1"}
+from tests.stacks import running_stack
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    state: Path = tmp_path_factory.mktemp("stack")
-    stack = Stack(
-        state_dir=state,
-        api_port=free_port(),
-        temporal_port=free_port(),
-        ui_port=free_port(),
-        # Hosts are declared down quickly, so tests of a dead host do not wait 30 s.
-        extra_env=TEST_ENV,
-    )
-    try:
-        stack.start()
-        yield stack
-    finally:
-        stack.stop()
+    with running_stack(tmp_path_factory.mktemp("stack")) as started:
+        yield started
 
 
 @pytest.fixture

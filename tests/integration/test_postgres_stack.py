@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from novaflow.devstack import Stack, free_port
+from novaflow.devstack import Stack
 from tests.dbs import POSTGRES_URL, fresh_database
 from tests.integration.client import NovaClient
 from tests.integration.leaks import leaks
+from tests.stacks import running_stack
 
 
 @pytest.fixture(scope="module")
@@ -20,18 +21,8 @@ def pg_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     if not POSTGRES_URL:
         pytest.skip("PostgreSQL not configured (NOVAFLOW_TEST_POSTGRES_URL)")
     fresh_database("postgres", Path(tmp_path_factory.mktemp("pg"))).dispose()
-    stack = Stack(
-        state_dir=tmp_path_factory.mktemp("pgstack"),
-        api_port=free_port(),
-        temporal_port=free_port(),
-        ui_port=free_port(),
-        database_url=POSTGRES_URL,
-    )
-    try:
-        stack.start()
+    with running_stack(tmp_path_factory.mktemp("pgstack"), database_url=POSTGRES_URL) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 def test_racing_creates_on_postgres(pg_stack: Stack) -> None:

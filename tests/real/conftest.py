@@ -16,11 +16,12 @@ import pytest
 from sqlmodel import select
 
 from novaflow.db import Database
-from novaflow.devstack import RealHost, Stack, free_port
+from novaflow.devstack import RealHost, Stack
 from novaflow.models import Image, Server
 from novaflow.virt.driver import LibvirtHost
 from tests.integration.client import NovaClient
 from tests.real.hypervisor import CANNOT_RUN_QEMU, SCRIPT, Hypervisor
+from tests.stacks import running_stack
 
 
 @pytest.fixture(scope="session")
@@ -48,19 +49,11 @@ def real_host(hypervisor: Hypervisor) -> RealHost:
 
 @pytest.fixture(scope="module")
 def real_stack(real_host: RealHost, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    stack = Stack(
-        state_dir=tmp_path_factory.mktemp("real"),
-        hosts=(real_host,),
-        api_port=free_port(),
-        temporal_port=free_port(),
-        ui_port=free_port(),
-    )
-    try:
-        stack.start()
-        yield stack
-    finally:
-        stack.stop()
-        _remove_guests_left_by(stack, real_host)
+    with running_stack(tmp_path_factory.mktemp("real"), hosts=(real_host,)) as stack:
+        try:
+            yield stack
+        finally:
+            _remove_guests_left_by(stack, real_host)
 
 
 def _remove_guests_left_by(stack: Stack, host: RealHost) -> None:

@@ -1,0 +1,31 @@
+"""Whole stacks for tests: real processes on free ports, always stopped afterwards."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from novaflow.devstack import Stack, free_port
+
+# Hosts are declared down quickly, so tests of a dead host do not wait 30 s.
+TEST_ENV = {"NOVAFLOW_SERVICE_DOWN_SECONDS": "6", "NOVAFLOW_HEARTBEAT_SECONDS": "1"}
+
+
+@contextmanager
+def running_stack(state_dir: Path, **options: Any) -> Iterator[Stack]:
+    """A fresh stack on free ports, stopped (every process) when the block ends."""
+    stack = Stack(
+        state_dir=state_dir,
+        api_port=free_port(),
+        temporal_port=free_port(),
+        ui_port=free_port(),
+        extra_env=TEST_ENV,
+        **options,
+    )
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
