@@ -27,7 +27,6 @@ from workflows.contracts import (
     CONTROL_TASK_QUEUE,
     HOST,
     NEEDS_ATTENTION,
-    NO_VALID_HOST,
     OPERATION,
     PROJECT_ID,
     SERVER_ID,
@@ -301,5 +300,3 @@ def _reraisable(error: ActivityError) -> ApplicationError:
     (the API maps the type to an HTTP code)."""
     return ApplicationError(_fault_message(error), type=_error_type(error), non_retryable=True)
 
-
-__all__ = ["CreateServer", "NO_VALID_HOST"]
