@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from api.auth import RequestContext
 from novaflow import ipam
 from novaflow.models import Flavor, Image, InstanceAction, InstanceActionEvent, Server
-from novaflow.states import derive_status  # noqa: F401  (used by routers)
+from novaflow.states import derive_status
 
 # The address the caller used (set per request by api.app's middleware): links point back to
 # wherever the API is reached from, behind a proxy or not.

@@ -19,7 +19,7 @@ from novaflow import ipam, servers
 from novaflow.db import Database
 from novaflow.errors import Conflict, Invalid, NotFound, ServiceUnavailable
 from novaflow.models import InstanceAction, Server
-from novaflow.states import LIBVIRT_POWER_STATE, PowerState
+from novaflow.states import LIBVIRT_POWER_STATE, PowerState, derive_status
 from workflows.contracts import DeleteServerInput, operation_workflow_id
 
 router = APIRouter(prefix="/v2.1/servers", tags=["servers"])
@@ -102,7 +102,7 @@ def _query(session: Session, ctx: RequestContext, q: ServerListQuery) -> list[Se
     rows = list(session.exec(statement))
     if q.status:
         wanted = q.status.upper()
-        rows = [s for s in rows if views.derive_status(s.vm_state, s.task_state) == wanted]
+        rows = [s for s in rows if derive_status(s.vm_state, s.task_state) == wanted]
     if q.marker is not None:
         ids = [s.id for s in rows]
         if q.marker not in ids:
