@@ -9,6 +9,7 @@ from temporalio import activity
 from activities.base import StepRecorder
 from novaflow import ipam, servers
 from novaflow.db import Database
+from novaflow.states import TaskState
 from novaflow.virt.faults import FaultInjector
 from workflows.contracts import AllocatedPort, NetworkInput, NetworkResult, ServerRef
 
@@ -64,7 +65,7 @@ class NetworkActivities:
                         floating_ips=view.floating_ips,
                     )
                 )
-            servers.set_task_state(session, server_id, "spawning")
+            servers.set_task_state(session, server_id, TaskState.SPAWNING)
             return NetworkResult(ports=allocated)
 
     @activity.defn(name="release_network")

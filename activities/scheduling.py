@@ -14,6 +14,7 @@ from novaflow.errors import NoValidHost
 from novaflow.models import utcnow
 from novaflow.scheduler import FilterScheduler, HostState, RequestSpec
 from novaflow.scheduler import NoValidHost as NoHostPassed
+from novaflow.states import TaskState
 from novaflow.virt.faults import FaultInjector
 from workflows.contracts import ClaimRef, ScheduleInput, ScheduleResult, claim_id_for
 
@@ -60,7 +61,7 @@ class SchedulingActivities:
                     inp.disk_gb,
                     group_id=inp.server_group_id,
                 ):
-                    servers.set_task_state(session, server_id, "networking", host=host.name)
+                    servers.set_task_state(session, server_id, TaskState.NETWORKING, host=host.name)
                     alternates = [h.name for h in ranked[index + 1 :]]
                     return ScheduleResult(host=host.name, claim_id=claim_id, alternates=alternates)
             raise NoValidHost(

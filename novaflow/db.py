@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import Engine, event
@@ -22,10 +21,6 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Well under an activity's start-to-close timeout (10 s): a step that waited on a lock gives
 # up *before* Temporal retries it, so a late commit can never land after the step's undo ran.
 LOCK_WAIT_SECONDS = 4.0
-
-
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
 
 
 def make_engine(url: str) -> Engine:
@@ -104,8 +99,3 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-@lru_cache
-def database_for(url: str) -> Database:
-    return Database(url)

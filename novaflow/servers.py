@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 
 from novaflow.errors import Conflict, NotFound
 from novaflow.models import (
+    Claim,
     InstanceAction,
     InstanceActionEvent,
     Server,
@@ -73,9 +74,9 @@ def insert_servers(
     session.flush()
 
 
-def get_server(session: Session, server_id: str, *, include_deleted: bool = False) -> Server:
+def get_server(session: Session, server_id: str) -> Server:
     server = session.get(Server, server_id)
-    if server is None or (server.deleted and not include_deleted):
+    if server is None or server.deleted:
         raise NotFound(f"Instance {server_id} could not be found.")
     return server
 
@@ -278,8 +279,6 @@ def finish_action(session: Session, server_id: str, request_id: str, error: bool
 
 
 def active_claim_host(session: Session, server_id: str) -> str | None:
-    from novaflow.models import Claim
-
     return session.exec(
         select(Claim.host).where(Claim.server_id == server_id).where(Claim.state == "active")
     ).first()

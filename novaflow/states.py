@@ -78,19 +78,3 @@ def derive_status(vm_state: str, task_state: str | None) -> str:
     if task_state in _STATUS_BY_TASK_STATE and vm_state != VmState.ERROR:
         return _STATUS_BY_TASK_STATE[TaskState(task_state)]
     return _STATUS_BY_VM_STATE.get(VmState(vm_state), "UNKNOWN")
-
-
-# Which task may start from which states. A task may start only when no task is running,
-# except delete, which is accepted from any state (it cancels the running task).
-ALLOWED_VM_STATES: dict[str, frozenset[VmState]] = {
-    "delete": frozenset(VmState) - {VmState.DELETED},
-}
-
-
-def can_start(operation: str, vm_state: str, task_state: str | None) -> bool:
-    allowed = ALLOWED_VM_STATES[operation]
-    if VmState(vm_state) not in allowed:
-        return False
-    if operation == "delete":
-        return task_state != TaskState.DELETING
-    return task_state is None

@@ -157,7 +157,7 @@ class CreateServerInput:
 @dataclass
 class CreateServerResult:
     server_id: str
-    status: str  # ACTIVE | ERROR | REJECTED | CANCELLED
+    status: str  # ACTIVE | REJECTED (a failure or a cancel ends the workflow itself)
     host: str | None = None
     fault: str | None = None
 

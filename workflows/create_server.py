@@ -299,4 +299,3 @@ def _reraisable(error: ActivityError) -> ApplicationError:
     """An activity's ApplicationError, re-raised from an update handler with its type kept
     (the API maps the type to an HTTP code)."""
     return ApplicationError(_fault_message(error), type=_error_type(error), non_retryable=True)
-

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from novaflow.states import can_start, derive_status
+from novaflow.states import derive_status
 
 
 @pytest.mark.parametrize(
@@ -23,10 +23,3 @@ from novaflow.states import can_start, derive_status
 )
 def test_status_is_derived_as_nova_does(vm_state: str, task_state: str | None, status: str) -> None:
     assert derive_status(vm_state, task_state) == status
-
-
-def test_delete_is_accepted_from_any_state_but_not_twice() -> None:
-    assert can_start("delete", "building", "spawning")
-    assert can_start("delete", "error", None)
-    assert not can_start("delete", "active", "deleting")
-    assert not can_start("delete", "deleted", None)
