@@ -9,7 +9,7 @@ run: bootstrap
 
 test:
 	@scripts/bootstrap.sh --postgres
-	NOVAFLOW_TEST_POSTGRES_URL=$$(scripts/postgres.sh) .venv/bin/python -m pytest -q
+	url=$$(scripts/postgres.sh) && NOVAFLOW_TEST_POSTGRES_URL=$$url .venv/bin/python -m pytest -q
 
 lint: bootstrap
 	.venv/bin/ruff check .
