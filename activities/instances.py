@@ -20,6 +20,8 @@ from workflows.contracts import (
     CreateRequest,
     FailInput,
     FinishInput,
+    HostCheck,
+    HostStatus,
     ReserveInput,
     ReserveResult,
     ServerPlacement,
@@ -151,6 +153,26 @@ class InstanceActivities:
                     host=host,
                 )
         return placement_
+
+    @activity.defn(name="check_host")
+    def check_host(self, inp: HostCheck) -> HostStatus:
+        """Is the host up (its worker heartbeating)? A host found down is recorded in the
+        server's audit trail: its domain is left for the host's reaper."""
+        with self.db.read() as session:
+            up = hosts.is_up(session, inp.host, utcnow(), self.service_down)
+        if not up:
+            with self.db.write() as session:
+                servers.record_event(
+                    session,
+                    inp.ctx.server_id,
+                    inp.ctx.request_id,
+                    f"host_down@{inp.host}",
+                    start_time=utcnow(),
+                    error=f"host {inp.host} is down: its compute worker removes the domain "
+                    "when it comes back",
+                    host=inp.host,
+                )
+        return HostStatus(up=up)
 
     @activity.defn(name="finish_delete")
     def finish_delete(self, inp: ServerRef) -> None:

@@ -57,14 +57,19 @@ def _attributes(server_id: str, project_id: str, operation: str) -> TypedSearchA
 
 
 async def start_create(
-    client: Client, reserve: ReserveInput, max_build_attempts: int
+    client: Client, reserve: ReserveInput, max_build_attempts: int, host_pickup_seconds: float
 ) -> ReserveResult:
     """Start CreateServer for the first server with the quota reservation as its first step
     (update-with-start): the caller learns at once whether the quota allowed it."""
     request, first = reserve.request, reserve.servers[0]
     start = WithStartWorkflowOperation(
         "CreateServer",
-        CreateServerInput(request=request, server=first, max_build_attempts=max_build_attempts),
+        CreateServerInput(
+            request=request,
+            server=first,
+            max_build_attempts=max_build_attempts,
+            host_pickup_seconds=host_pickup_seconds,
+        ),
         id=operation_workflow_id(first.server_id, "create", request.request_id),
         task_queue=CONTROL_TASK_QUEUE,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,

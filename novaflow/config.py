@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # How often a compute worker looks for domains of servers deleted while it was down.
     reap_seconds: float = 60.0
     max_build_attempts: int = 3
+    # A host step not picked up by the host's compute worker within this long means the worker
+    # is gone: a build moves on to another host, an undo leaves the domain to the host's reaper.
+    host_pickup_seconds: float = 30.0
 
     @field_validator("auth_strategy")
     @classmethod

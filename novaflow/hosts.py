@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from novaflow.models import Host, Server, utcnow
+from novaflow.models import Claim, Host, Server, utcnow
 
 
 def register_host(
@@ -44,14 +44,26 @@ def is_up(session: Session, name: str, now: datetime, down_after: timedelta) -> 
     return host is not None and heartbeat_fresh(host, now, down_after)
 
 
-def deleted_servers_among(session: Session, server_ids: list[str]) -> list[str]:
-    """Which of these domains belong to servers that were deleted (safe to reap)."""
+def unwanted_on_host(session: Session, host: str, server_ids: list[str]) -> list[str]:
+    """Which of these servers, found on `host`, are not wanted there (safe to reap): the
+    database knows them, and they hold no active claim on this host (deleted, or built or
+    moved elsewhere while this host was down). A claim is taken before anything is put on a
+    host and released only after it was removed, so a wanted domain always has one. Servers
+    the database does not know are not returned: an orphan is reported, never destroyed."""
     if not server_ids:
         return []
-    rows = session.exec(
-        select(Server.id).where(col(Server.id).in_(server_ids)).where(col(Server.deleted))
+    claimed = (
+        select(Claim.server_id)
+        .where(Claim.host == host)
+        .where(Claim.state == "active")
+        .where(col(Claim.server_id).in_(server_ids))
     )
-    return list(rows)
+    rows = session.exec(
+        select(Server.id)
+        .where(col(Server.id).in_(server_ids))
+        .where(col(Server.id).not_in(claimed))
+    )
+    return sorted(rows)
 
 
 def heartbeat(session: Session, name: str) -> None:

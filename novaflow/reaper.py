@@ -1,7 +1,11 @@
-"""The host's own clean-up of domains whose servers were deleted while it was down (Nova's
-`running_deleted_instance_action = reap`). Only domains of servers the database knows as
-deleted are removed; a domain the database does not know at all is left alone (an orphan is
-reported, never destroyed silently)."""
+"""The host's own clean-up of domains its servers no longer want here (Nova's
+`running_deleted_instance_action = reap`, widened to builds that moved on).
+
+A delete or an undo that found the host down completes without it; the server then holds no
+claim on this host any more. When the host is back, its compute worker removes what is left:
+the domain and the disk of every server the database knows that holds no claim here. A domain
+or disk the database does not know at all is left alone (an orphan is reported, never
+destroyed silently)."""
 
 from __future__ import annotations
 
@@ -17,30 +21,32 @@ from novaflow.virt.driver import LibvirtHost
 log = logging.getLogger("novaflow.reaper")
 
 
-def reap_deleted_domains(db: Database, driver: LibvirtHost, host: str) -> list[str]:
-    """Destroy, undefine and delete the disk of every domain here whose server is deleted.
+def reap_unwanted_domains(db: Database, driver: LibvirtHost, host: str) -> list[str]:
+    """Destroy, undefine and delete the disk of every server here that is not wanted here.
     Returns the server ids reaped. Idempotent."""
+    found = sorted(set(driver.list_domains()) | set(driver.list_disks()))
     with db.read() as session:
-        deleted = hosts.deleted_servers_among(session, driver.list_domains())
-    for server_id in deleted:
+        unwanted = hosts.unwanted_on_host(session, host, found)
+    for server_id in unwanted:
         started = utcnow()
         driver.undefine(server_id)
         driver.delete_disk(server_id)
-        log.warning("reaped the domain of deleted server %s on %s", server_id, host)
+        log.warning("reaped the domain of server %s on %s (no claim here)", server_id, host)
         with db.write() as session:
-            delete = session.exec(
+            # Recorded under the server's latest operation: the delete or the build that
+            # left this host behind.
+            latest = session.exec(
                 select(InstanceAction)
                 .where(InstanceAction.server_id == server_id)
-                .where(InstanceAction.action == "delete")
                 .order_by(col(InstanceAction.start_time).desc())
             ).first()
-            if delete is not None:
+            if latest is not None:
                 servers.record_event(
                     session,
                     server_id,
-                    delete.request_id,
+                    latest.request_id,
                     f"reap_domain@{host}",
                     start_time=started,
                     host=host,
                 )
-    return deleted
+    return unwanted

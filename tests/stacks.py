@@ -10,7 +10,12 @@ from typing import Any
 from novaflow.devstack import Stack, free_port
 
 # Hosts are declared down quickly, so tests of a dead host do not wait 30 s.
-TEST_ENV = {"NOVAFLOW_SERVICE_DOWN_SECONDS": "6", "NOVAFLOW_HEARTBEAT_SECONDS": "1"}
+TEST_ENV = {
+    "NOVAFLOW_SERVICE_DOWN_SECONDS": "6",
+    "NOVAFLOW_HEARTBEAT_SECONDS": "1",
+    # Longer than a killed compute worker takes to restart in the crash tests.
+    "NOVAFLOW_HOST_PICKUP_SECONDS": "8",
+}
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from activities.compute import NIC_MODES, ComputeActivities
 from novaflow import hosts
 from novaflow.config import get_settings
 from novaflow.db import Database
-from novaflow.reaper import reap_deleted_domains
+from novaflow.reaper import reap_unwanted_domains
 from novaflow.virt.driver import DEFAULT_POOL, LibvirtHost
 from novaflow.virt.faults import FaultInjector
 from workers.common import connect, setup_logging, stop_event_on_signals
@@ -52,11 +52,11 @@ def parse_args() -> argparse.Namespace:
 
 
 async def reap_forever(db: Database, driver: LibvirtHost, host: str, every: float) -> None:
-    """At start and then every `every` seconds: remove domains of servers deleted while
-    this host was down (their delete happened in the database only)."""
+    """At start and then every `every` seconds: remove the domains and disks of servers that
+    hold no claim here any more (deleted, or built elsewhere, while this host was down)."""
     while True:
         try:
-            await asyncio.to_thread(reap_deleted_domains, db, driver, host)
+            await asyncio.to_thread(reap_unwanted_domains, db, driver, host)
         except Exception:
             logging.getLogger("novaflow.compute").exception("reaping on %s failed", host)
         await asyncio.sleep(every)

@@ -61,6 +61,7 @@ async def main() -> None:
                 instances.fail_create,
                 instances.release_quota,
                 instances.load_placement,
+                instances.check_host,
                 instances.finish_delete,
                 scheduling.schedule,
                 scheduling.release_claim,

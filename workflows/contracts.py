@@ -60,6 +60,8 @@ HOST_STEP_TIMEOUT = timedelta(minutes=2)
 # build moves on to another host instead of waiting in a queue nobody polls.
 HOST_BUILD_DEADLINE = timedelta(minutes=3)
 HOST_STEP_HEARTBEAT = timedelta(seconds=5)
+# The default wait for a host's worker to pick a step up (Settings.host_pickup_seconds).
+HOST_PICKUP_SECONDS = 30.0
 # Host steps retry a transient hypervisor error a few times, then the host counts as failed.
 HOST_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=500),
@@ -152,6 +154,7 @@ class CreateServerInput:
     # Set for the servers of a multi-create after the first: their quota is already reserved.
     reserved: bool = False
     max_build_attempts: int = 3
+    host_pickup_seconds: float = HOST_PICKUP_SECONDS
 
 
 @dataclass
@@ -275,6 +278,7 @@ class DeleteServerInput:
     user_id: str
     # The operation running when the delete came in (its workflow id), to cancel first.
     running_workflow_id: str | None = None
+    host_pickup_seconds: float = HOST_PICKUP_SECONDS
 
 
 @dataclass
@@ -297,6 +301,19 @@ class ServerPlacement:
     # False when the host's compute worker stopped heartbeating: the delete then happens in the
     # database only, and the host's worker removes the domain when it comes back.
     host_up: bool = True
+
+
+@dataclass
+class HostCheck:
+    """Asked when a host's worker did not pick a step up: is the host down?"""
+
+    ctx: StepContext
+    host: str
+
+
+@dataclass
+class HostStatus:
+    up: bool
 
 
 # ---------------------------------------------------------------- diagnostics

@@ -3,7 +3,8 @@
     reserve quota (inside the update that starts the workflow: the API answers 403 at once)
     -> schedule: filter, weigh, claim a host            (undo: release the claim)
     -> allocate network: ports, fixed and floating IPs   (undo: release them)
-    -> on compute@<host>: prepare disk, define, start    (undo: destroy, undefine, delete disk)
+    -> on compute@<host>: prepare disk, define, start    (undo: destroy, undefine, delete disk;
+                                                          host down: left to its reaper)
     -> mark ACTIVE and commit quota
 
 Every undo is registered before its step runs. A failure on a host gives that host's part
@@ -15,6 +16,7 @@ ERROR with a fault. Only contracts are imported here: no I/O, replay-safe.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
@@ -200,10 +202,11 @@ class CreateServer(PhaseReporting):
     ) -> int:
         """Disk, domain, start on the host. Raises HostBuildFailed when another host may do."""
         request = inp.request
+        pickup = timedelta(seconds=inp.host_pickup_seconds)
         try:
             host_undo.add(
                 "destroy on host",
-                lambda: steps.destroy_on_host(host, self._ref(inp, "destroy_on_host")),
+                lambda: steps.remove_domain(host, self._ref(inp, "destroy_on_host"), pickup),
             )
             self._enter(f"building on {host}: disk, domain, start")
             power = await steps.spawn_on_host(
@@ -220,11 +223,18 @@ class CreateServer(PhaseReporting):
                     ports=network.ports,
                     image_properties=request.image_properties,
                 ),
+                pickup,
             )
             return power.power_state
         except ActivityError as error:
             if is_cancelled_exception(error) or _error_type(error) == BUILD_ABORTED:
                 raise  # cancelled, or no other host would do better (bad XML, missing image)
+            if steps.not_picked_up(error):
+                raise HostBuildFailed(
+                    host,
+                    f"its compute worker did not take the build within "
+                    f"{inp.host_pickup_seconds:g} s (down?)",
+                ) from None
             raise HostBuildFailed(host, _fault_message(error)) from None
 
     async def _start_siblings(self, inp: CreateServerInput) -> None:
@@ -242,6 +252,7 @@ class CreateServer(PhaseReporting):
                     server=sibling,
                     reserved=True,
                     max_build_attempts=inp.max_build_attempts,
+                    host_pickup_seconds=inp.host_pickup_seconds,
                 ),
                 id=operation_workflow_id(sibling.server_id, "create", inp.request.request_id),
                 task_queue=CONTROL_TASK_QUEUE,

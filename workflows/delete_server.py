@@ -2,7 +2,7 @@
 
     cancel the running operation and wait until it has compensated
     -> on the server's host: destroy and undefine the domain, delete its disk
-       (host down: skipped; its compute worker reaps the domain when it comes back)
+       (host down, or gone meanwhile: skipped; its compute worker reaps the domain when back)
     -> in one transaction: release ports and IPs, the host claims, the quota; mark DELETED
 
 Each step is idempotent and keyed by the server, so the delete also finishes whatever a
@@ -10,6 +10,8 @@ crashed or cancelled create left half-done.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from temporalio import workflow
 
@@ -43,9 +45,11 @@ class DeleteServer(PhaseReporting):
         host = placement.host
         if host is not None:
             workflow.upsert_search_attributes([HOST.value_set(host)])
+        pickup = timedelta(seconds=inp.host_pickup_seconds)
         if host is not None and placement.host_up:
             self._enter(f"removing the domain from {host}")
-            await steps.destroy_on_host(host, ref("destroy_on_host"))
+            if not await steps.remove_domain(host, ref("destroy_on_host"), pickup):
+                self._enter(f"{host} went down: deleting in the database only")
         elif host is not None:
             # Nova's "local delete": the host is down, so the delete completes in the database;
             # the host's compute worker reaps the domain of a deleted server when it is back.

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, TimeoutError, TimeoutType
 from temporalio.workflow import ActivityCancellationType
 
 from workflows.contracts import (
@@ -23,6 +24,8 @@ from workflows.contracts import (
     ClaimRef,
     FailInput,
     FinishInput,
+    HostCheck,
+    HostStatus,
     NetworkInput,
     NetworkResult,
     PowerResult,
@@ -81,6 +84,7 @@ async def _on_host(
     summary: str,
     retry: RetryPolicy = HOST_RETRY,
     deadline: timedelta | None = None,
+    pickup: timedelta | None = None,
 ) -> T:
     return await workflow.execute_activity(
         name,
@@ -88,6 +92,8 @@ async def _on_host(
         result_type=result_type,
         task_queue=compute_task_queue(host),
         schedule_to_close_timeout=deadline,
+        # Not picked up in time: the host's worker is gone (this timeout is never retried).
+        schedule_to_start_timeout=pickup,
         start_to_close_timeout=HOST_STEP_TIMEOUT,
         heartbeat_timeout=HOST_STEP_HEARTBEAT,
         retry_policy=retry,
@@ -162,6 +168,10 @@ async def finish_delete(inp: ServerRef) -> None:
     )
 
 
+async def check_host(inp: HostCheck) -> HostStatus:
+    return await _control("check_host", inp, HostStatus, f"is {inp.host} up (heartbeating)?")
+
+
 async def cancel_operation(inp: AwaitWorkflowInput) -> None:
     await workflow.execute_activity(
         "cancel_operation",
@@ -177,7 +187,7 @@ async def cancel_operation(inp: AwaitWorkflowInput) -> None:
 # ----------------------------------------------------------- on a host
 
 
-async def spawn_on_host(host: str, inp: SpawnInput) -> PowerResult:
+async def spawn_on_host(host: str, inp: SpawnInput, pickup: timedelta) -> PowerResult:
     return await _on_host(
         host,
         "spawn_on_host",
@@ -186,10 +196,11 @@ async def spawn_on_host(host: str, inp: SpawnInput) -> PowerResult:
         f"build on {host}: {inp.disk_gb} GiB disk, define {inp.vcpus} vCPU/{inp.memory_mb} MiB "
         "domain, start, wait until running",
         deadline=HOST_BUILD_DEADLINE,
+        pickup=pickup,
     )
 
 
-async def destroy_on_host(host: str, inp: ServerRef) -> None:
+async def destroy_on_host(host: str, inp: ServerRef, pickup: timedelta | None = None) -> None:
     await _on_host(
         host,
         "destroy_on_host",
@@ -197,4 +208,27 @@ async def destroy_on_host(host: str, inp: ServerRef) -> None:
         None,
         f"destroy and undefine the domain on {host}, delete its disk",
         UNDO_RETRY,
+        pickup=pickup,
     )
+
+
+def not_picked_up(error: ActivityError) -> bool:
+    """The step timed out waiting in the host's queue: no worker of that host is polling."""
+    cause = error.cause
+    return isinstance(cause, TimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_START
+
+
+async def remove_domain(host: str, inp: ServerRef, pickup: timedelta) -> bool:
+    """Destroy the server's domain on its host, however long that takes while the host is up.
+    Returns False when the host is down: the domain is then left to the host's own reaper,
+    which removes it when the host is back (its server holds no claim there any more), so an
+    undo or a delete never waits on a dead host."""
+    while True:
+        try:
+            await destroy_on_host(host, inp, pickup)
+            return True
+        except ActivityError as error:
+            if not not_picked_up(error):
+                raise
+        if not (await check_host(HostCheck(inp.ctx, host))).up:
+            return False

@@ -60,7 +60,9 @@ async def create_server(
 
     reserve = await run_in_threadpool(validate)
     settings = request.app.state.settings
-    result = await operations.start_create(temporal, reserve, settings.max_build_attempts)
+    result = await operations.start_create(
+        temporal, reserve, settings.max_build_attempts, settings.host_pickup_seconds
+    )
     response.headers["x-openstack-request-id"] = request_id
     if body.server.return_reservation_id:
         return {"reservation_id": reserve.request.reservation_id}
@@ -131,7 +133,7 @@ def show_server(server_id: str, session: SessionDep, ctx: ContextDep) -> dict[st
 
 @router.delete("/{server_id}", status_code=204)
 async def delete_server(
-    server_id: str, ctx: ContextDep, db: DbDep, temporal: TemporalDep
+    request: Request, server_id: str, ctx: ContextDep, db: DbDep, temporal: TemporalDep
 ) -> Response:
     """Accepted from any state. Repeating it while a delete is under way restarts that delete's
     workflow if it never started or failed (idempotent: a running one is left alone)."""
@@ -150,6 +152,7 @@ async def delete_server(
         project_id=ticket.project_id,
         user_id=ctx.user_id,
         running_workflow_id=ticket.running_workflow_id,
+        host_pickup_seconds=request.app.state.settings.host_pickup_seconds,
     )
     try:
         await operations.start_delete(temporal, inp)

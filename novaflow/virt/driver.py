@@ -22,6 +22,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -162,6 +163,13 @@ def _ignore_libvirt_error(_ctx: object, _err: object) -> None:
 
 def volume_name(server_id: str) -> str:
     return f"{server_id}.qcow2"
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
 
 
 def _to_bytes(value: str, unit: str | None) -> int:
@@ -550,6 +558,20 @@ class LibvirtHost:
         with _libvirt_errors("list domains"):
             domains = conn.listAllDomains(0)
         return sorted(domain.UUIDString() for domain in domains if self._is_ours(domain))
+
+    def list_disks(self) -> list[str]:
+        """Server ids whose root volume is in the pool (a build can die between the disk and
+        the domain: such a disk has no domain to find it by)."""
+        conn = self._connection()
+        with _libvirt_errors("list volumes"):
+            pool = self._pool_or_none(conn)
+            names = pool.listVolumes() if pool is not None and pool.isActive() else []
+        found = []
+        for name in names:
+            stem = name.removesuffix(".qcow2")
+            if name != stem and _is_uuid(stem):
+                found.append(stem)
+        return sorted(found)
 
     @staticmethod
     def _is_ours(domain: libvirt.virDomain) -> bool:

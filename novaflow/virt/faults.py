@@ -103,22 +103,37 @@ class FaultInjector:
         """Apply the fault configured for `step`, if any (see the module docstring)."""
         from novaflow.virt.driver import HostFailure, HypervisorError  # avoid an import cycle
 
-        while True:
-            entry = self.faults().get(step)
-            if entry is None:
-                return
-            mode = entry.get("mode")
-            message = str(entry.get("message") or f"injected: {step} {mode}")
-            if mode == "fail":
-                raise HostFailure(message)
-            if mode == "transient":
-                raise HypervisorError(message)
-            if mode != "hold":
-                log.warning("ignoring unknown fault mode %r for step %r", mode, step)
-                return
-            if on_wait is not None:
-                on_wait()
-            time.sleep(HOLD_POLL_SECONDS)
+        marker = holding_marker(self.path.parent, step)
+        try:
+            while True:
+                entry = self.faults().get(step)
+                if entry is None:
+                    return
+                mode = entry.get("mode")
+                message = str(entry.get("message") or f"injected: {step} {mode}")
+                if mode == "fail":
+                    raise HostFailure(message)
+                if mode == "transient":
+                    raise HypervisorError(message)
+                if mode != "hold":
+                    log.warning("ignoring unknown fault mode %r for step %r", mode, step)
+                    return
+                marker.touch()  # a drill can wait until a worker is really inside the step
+                if on_wait is not None:
+                    on_wait()
+                time.sleep(HOLD_POLL_SECONDS)
+        finally:
+            marker.unlink(missing_ok=True)
+
+
+def holding_marker(state_dir: Path, step: str) -> Path:
+    """A file that exists while a worker is held inside `step` (left behind if it is killed
+    there: clear_faults removes it)."""
+    return Path(state_dir) / f"holding.{step}"
+
+
+def is_holding(state_dir: Path, step: str) -> bool:
+    return holding_marker(state_dir, step).exists()
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -149,7 +164,10 @@ def clear_faults(state_dir: Path, step: str | None = None) -> None:
     path = Path(state_dir) / FAULTS_FILE
     if step is None:
         path.unlink(missing_ok=True)
+        for marker in Path(state_dir).glob("holding.*"):  # of workers killed while held
+            marker.unlink(missing_ok=True)
         return
+    holding_marker(state_dir, step).unlink(missing_ok=True)
     faults = _read(path)
     if faults.pop(step, None) is not None:
         write_atomic(path, json.dumps(faults, indent=2, sort_keys=True) + "\n")

@@ -22,6 +22,17 @@ def domains_on_hosts(stack: Stack) -> dict[str, set[str]]:
     return found
 
 
+def disks_on_hosts(stack: Stack) -> dict[str, set[str]]:
+    """Root volumes each compute worker has made (its driver mirrors them too)."""
+    found: dict[str, set[str]] = {}
+    for host in stack.hosts:
+        directory: Path = stack.host_state_dir(host.name) / "volumes"
+        found[host.name] = (
+            {p.stem for p in directory.glob("*.json")} if directory.exists() else set()
+        )
+    return found
+
+
 def leaks(stack: Stack, server_ids: list[str]) -> dict[str, object]:
     """Everything the given servers still hold. Empty when all was given back."""
     db = Database(str(stack.database_url))
@@ -49,7 +60,7 @@ def leaks(stack: Stack, server_ids: list[str]) -> dict[str, object]:
             }
     finally:
         db.dispose()
-    held["domains"] = {
-        h: d & set(server_ids) for h, d in domains_on_hosts(stack).items() if d & set(server_ids)
-    }
+    wanted = set(server_ids)
+    held["domains"] = {h: d & wanted for h, d in domains_on_hosts(stack).items() if d & wanted}
+    held["disks"] = {h: d & wanted for h, d in disks_on_hosts(stack).items() if d & wanted}
     return {k: v for k, v in held.items() if v}

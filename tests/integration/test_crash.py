@@ -13,7 +13,7 @@ import pytest
 from novaflow.devstack import Stack
 from novaflow.virt.faults import clear_faults, set_fault
 from tests.integration.client import NovaClient, wait_until
-from tests.integration.leaks import domains_on_hosts, leaks
+from tests.integration.leaks import disks_on_hosts, domains_on_hosts, leaks
 
 
 def event_started(nova: NovaClient, server_id: str, prefix: str) -> bool:
@@ -79,6 +79,43 @@ def test_compute_worker_killed_inside_a_step(
     final_host = server["OS-EXT-SRV-ATTR:host"]
     assert server_id in domains_on_hosts(stack)[final_host]
     assert [h for h, d in domains_on_hosts(stack).items() if server_id in d] == [final_host]
+    nova.delete_and_wait(server_id)
+    assert leaks(stack, [server_id]) == {}
+
+
+def test_a_host_that_dies_during_a_build_and_stays_down(nova: NovaClient, stack: Stack) -> None:
+    """The build moves on to another host instead of waiting for the dead one; the dead
+    host's half-built domain is removed by its own worker once it is back."""
+    for host in stack.hosts:
+        set_fault(stack.host_state_dir(host.name), "start", "hold")
+    server_id = nova.create_ok()
+    wait_until(lambda: event_started(nova, server_id, "define_domain@"), "the domain defined")
+    dead = nova.show(server_id)["OS-EXT-SRV-ATTR:host"]
+    stack.kill(f"compute-{dead}")
+    for h in stack.hosts:
+        clear_faults(stack.host_state_dir(h.name))
+    assert server_id in domains_on_hosts(stack)[dead]
+
+    server = nova.wait_status(server_id, "ACTIVE", timeout=90)
+    assert server["OS-EXT-SRV-ATTR:host"] != dead
+    events = [
+        e["event"]
+        for e in nova.action(server_id, nova.actions(server_id)[-1]["request_id"])["events"]
+    ]
+    assert f"host_down@{dead}" in events  # the audit trail says why it was left there
+    assert nova.hypervisors()[dead]["vcpus_used"] == 0  # the dead host's claim was given back
+    assert nova.usage()["instances"] == 1 and nova.usage()["ports"] == 1
+
+    stack.start_compute(next(h for h in stack.hosts if h.name == dead))
+    wait_until(
+        lambda: (
+            server_id not in domains_on_hosts(stack)[dead]
+            and server_id not in disks_on_hosts(stack)[dead]
+        ),
+        "the restarted host to reap the half-built domain and its disk",
+    )
+    assert server_id in domains_on_hosts(stack)[server["OS-EXT-SRV-ATTR:host"]]
+    assert nova.status(server_id) == "ACTIVE"
     nova.delete_and_wait(server_id)
     assert leaks(stack, [server_id]) == {}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 
 from novaflow.devstack import Stack
-from novaflow.virt.faults import clear_faults, set_fault
+from novaflow.virt.faults import clear_faults, is_holding, set_fault
 from tests.integration.client import NovaClient, wait_until
 from tests.integration.leaks import leaks
 
@@ -174,7 +174,8 @@ def test_delete_while_the_host_is_down_then_the_host_reaps_the_domain(
 
     nova.delete_and_wait(server_id)  # completes although the host cannot be reached
     assert nova.usage()["instances"] == 0
-    assert leaks(stack, [server_id]) == {"domains": {host: {server_id}}}  # only on the dead host
+    left = {host: {server_id}}  # only on the dead host
+    assert leaks(stack, [server_id]) == {"domains": left, "disks": left}
 
     stack.start_compute(next(h for h in stack.hosts if h.name == host))
     delete = next(a for a in nova.actions(server_id) if a["action"] == "delete")
@@ -184,4 +185,32 @@ def test_delete_while_the_host_is_down_then_the_host_reaps_the_domain(
         return {f"local_delete@{host}", f"reap_domain@{host}", "finish_delete"} <= events
 
     wait_until(reaped, "the restarted host to reap the domain")
+    assert leaks(stack, [server_id]) == {}
+
+
+def test_a_host_that_dies_during_a_delete_does_not_hold_the_delete(
+    nova: NovaClient, stack: Stack
+) -> None:
+    server_id = nova.create_ok()
+    host = nova.wait_status(server_id, "ACTIVE")["OS-EXT-SRV-ATTR:host"]
+    set_fault(stack.host_state_dir(host), "undefine", "hold")
+    nova.delete(server_id)
+    delete = wait_until(
+        lambda: next((a for a in nova.actions(server_id) if a["action"] == "delete"), None),
+        "the delete to start",
+    )
+
+    def events() -> set[str]:
+        return {e["event"] for e in nova.action(server_id, delete["request_id"])["events"]}
+
+    wait_until(lambda: is_holding(stack.host_state_dir(host), "undefine"), "the undefine to start")
+    stack.kill(f"compute-{host}")
+    clear_faults(stack.host_state_dir(host))
+
+    nova.wait_status(server_id, "GONE", timeout=90)  # finished without the host
+    assert f"host_down@{host}" in events()
+    assert nova.usage()["instances"] == 0
+
+    stack.start_compute(next(h for h in stack.hosts if h.name == host))
+    wait_until(lambda: f"reap_domain@{host}" in events(), "the restarted host to reap the domain")
     assert leaks(stack, [server_id]) == {}

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from novaflow import placement
 from novaflow.db import Database
-from novaflow.hosts import register_host
-from novaflow.models import Host, ServerGroup, ServerGroupMember, utcnow
+from novaflow.hosts import register_host, unwanted_on_host
+from novaflow.models import Host, Server, ServerGroup, ServerGroupMember, utcnow
 
 
 def add_host(
@@ -97,3 +97,41 @@ def test_host_states_mark_stale_hosts_down(db: Database) -> None:
     with db.read() as s:
         states = {h.name: h.up for h in placement.host_states(s, utcnow(), timedelta(seconds=30))}
     assert states == {"fresh": True, "stale": False}
+
+
+def add_server(db: Database, server_id: str, deleted: bool = False) -> None:
+    with db.write() as s:
+        s.add(
+            Server(
+                id=server_id,
+                name=server_id,
+                project_id="p",
+                user_id="u",
+                reservation_id="r-1",
+                flavor_id="1",
+                image_id="i",
+                vcpus=1,
+                memory_mb=512,
+                disk_gb=1,
+                deleted=deleted,
+            )
+        )
+
+
+def test_only_known_servers_without_a_claim_on_the_host_are_reaped(db: Database) -> None:
+    add_host(db, "h1")
+    add_host(db, "h2")
+    for server_id in ("built-here", "moved-on", "deleted", "building-elsewhere"):
+        add_server(db, server_id, deleted=server_id == "deleted")
+    with db.write() as s:
+        assert placement.claim(s, "c1", "built-here", "h1", 1, 512, 1)
+        assert placement.claim(s, "c2", "moved-on", "h1", 1, 512, 1)  # then given back
+        assert placement.release(s, "c2")
+        assert placement.claim(s, "c3", "moved-on", "h2", 1, 512, 1)
+        assert placement.claim(s, "c4", "building-elsewhere", "h2", 1, 512, 1)
+    found = ["built-here", "moved-on", "deleted", "unknown-orphan"]
+    with db.read() as s:
+        assert unwanted_on_host(s, "h1", found) == ["deleted", "moved-on"]
+        # Seen from h2, the server built on h1 is not wanted there; the one it builds is.
+        assert unwanted_on_host(s, "h2", ["built-here", "building-elsewhere"]) == ["built-here"]
+        assert unwanted_on_host(s, "h1", []) == []
