@@ -15,7 +15,7 @@ from temporalio.client import Client
 
 from api import errors, views
 from api.auth import NOAUTH_WARNING
-from api.routers import catalog, hosts, networks, quotas, server_groups, servers, zones
+from api.routers import catalog, hosts, keypairs, networks, quotas, server_groups, servers, zones
 from novaflow.config import Settings, get_settings
 from novaflow.db import Database
 
@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         views.base_url.set(str(request.base_url).rstrip("/"))
         return await call_next(request)
 
-    for module in (servers, catalog, networks, quotas, hosts, server_groups, zones):
+    for module in (servers, catalog, networks, quotas, hosts, server_groups, zones, keypairs):
         app.include_router(module.router)
 
     @app.get("/", tags=["versions"])

@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
+from novaflow import keypairs
+
 Name = Annotated[StrictStr, Field(min_length=1, max_length=255)]
 
 
@@ -109,3 +111,22 @@ class PortCreate(Strict):
 
 class PortBody(Strict):
     port: PortCreate
+
+
+class KeypairCreate(Strict):
+    name: Name
+    # Left out (or null): a keypair is generated and its private key returned once.
+    public_key: Annotated[StrictStr, Field(max_length=65535)] | None = None
+    type: Literal["ssh", "x509"] = "ssh"
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        problem = keypairs.name_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+
+class KeypairBody(Strict):
+    keypair: KeypairCreate

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from api.auth import RequestContext
 from api.schemas import ServerCreateBody
-from novaflow import ipam
+from novaflow import ipam, keypairs
 from novaflow.errors import Conflict, Invalid, PortInUse
 from novaflow.models import FixedIP, Flavor, Host, Image, Network, Port, ServerGroup
 from workflows.contracts import CreateRequest, NewServer, PortRequest, ReserveInput
@@ -39,6 +39,8 @@ def build_reserve_input(
             "Invalid input for field/attribute max_count. "
             f"min_count ({spec.min_count}) must be <= max_count ({max_count})"
         )
+    if spec.key_name is not None:
+        _check_key_name(session, spec.key_name, ctx)
     ports = _port_requests(session, body, ctx, max_count)
     if spec.availability_zone is not None:
         _check_zone(session, spec.availability_zone)
@@ -96,6 +98,15 @@ def _image(session: Session, ref: str) -> Image:
             f"Invalid input for field/attribute imageRef. Image {image_id} is not active."
         )
     return image
+
+
+def _check_key_name(session: Session, name: str, ctx: RequestContext) -> None:
+    """The key must be one of the calling user's keypairs (keypairs belong to users, as Nova)."""
+    if keypairs.find(session, ctx.user_id, name) is None:
+        raise Invalid(
+            "Invalid input for field/attribute key_name. Invalid key_name provided. "
+            f"Keypair {name} not found for user {ctx.user_id}."
+        )
 
 
 def _visible_network(session: Session, network_id: str, ctx: RequestContext, where: str) -> Network:

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     # A host step not picked up by the host's compute worker within this long means the worker
     # is gone: a build moves on to another host, an undo leaves the domain to the host's reaper.
     host_pickup_seconds: float = 30.0
+    # Keypairs one user may hold (Nova's [quota] key_pairs); negative: no limit.
+    keypairs_per_user: int = 100
 
     @field_validator("auth_strategy")
     @classmethod

@@ -66,6 +66,14 @@ def unwanted_on_host(session: Session, host: str, server_ids: list[str]) -> list
     return sorted(rows)
 
 
+def unknown_among(session: Session, server_ids: list[str]) -> list[str]:
+    """Which of these ids the database has never heard of (orphans: reported, not touched)."""
+    if not server_ids:
+        return []
+    known = set(session.exec(select(Server.id).where(col(Server.id).in_(server_ids))))
+    return sorted(set(server_ids) - known)
+
+
 def heartbeat(session: Session, name: str) -> None:
     host = session.get(Host, name)
     if host is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -128,6 +128,21 @@ class Claim(SQLModel, table=True):
     memory_mb: int
     disk_gb: int
     state: str = "active"  # active | released
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class KeyPair(SQLModel, table=True):
+    """A user's SSH public key (or x509 certificate), which a server's key_name names.
+    Keypairs belong to a user, not a project, as in Nova."""
+
+    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_keypair_user_id_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)  # Nova shows an integer id
+    name: str
+    user_id: str
+    public_key: str = Field(sa_column=Column(Text, nullable=False))
+    fingerprint: str
+    type: str = "ssh"  # ssh | x509
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -27,6 +27,13 @@ def reap_unwanted_domains(db: Database, driver: LibvirtHost, host: str) -> list[
     found = sorted(set(driver.list_domains()) | set(driver.list_disks()))
     with db.read() as session:
         unwanted = hosts.unwanted_on_host(session, host, found)
+        orphans = hosts.unknown_among(session, found)
+    for server_id in orphans:
+        log.warning(
+            "orphan on %s: domain or disk %s is unknown to the database; left alone",
+            host,
+            server_id,
+        )
     for server_id in unwanted:
         started = utcnow()
         driver.undefine(server_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
 
 from api.deps import AdminDep, ContextDep, DbDep, SessionDep
 from api.schemas import QuotaSetBody
@@ -15,7 +15,9 @@ router = APIRouter(prefix="/v2.1", tags=["quotas"])
 
 
 @router.get("/limits")
-def limits(session: SessionDep, ctx: ContextDep, tenant_id: str | None = None) -> dict[str, Any]:
+def limits(
+    request: Request, session: SessionDep, ctx: ContextDep, tenant_id: str | None = None
+) -> dict[str, Any]:
     project = tenant_id if tenant_id and ctx.is_admin else ctx.project_id
     hard = quota.get_limits(session, project)
     used = quota.get_usage(session, project)
@@ -31,6 +33,7 @@ def limits(session: SessionDep, ctx: ContextDep, tenant_id: str | None = None) -
                 "maxServerMeta": 128,
                 "maxServerGroups": 10,
                 "maxServerGroupMembers": 10,
+                "maxTotalKeypairs": request.app.state.settings.keypairs_per_user,
                 "totalInstancesUsed": used["instances"],
                 "totalCoresUsed": used["cores"],
                 "totalRAMUsed": used["ram"],

@@ -41,6 +41,23 @@ class NovaClient:
         self.http.close()
         self.admin.close()
 
+    def as_user(self, user: str) -> NovaClient:
+        """Another user in the same project (keypairs belong to users, not projects)."""
+        return NovaClient(str(self.http.base_url), user=user, project=self.project)
+
+    def create_keypair(
+        self, name: str, public_key: str | None = None, **extra: Any
+    ) -> httpx.Response:
+        keypair: dict[str, Any] = {"name": name, **extra}
+        if public_key is not None:
+            keypair["public_key"] = public_key
+        return self.http.post("/v2.1/os-keypairs", json={"keypair": keypair})
+
+    def keypair_names(self) -> list[str]:
+        response = self.http.get("/v2.1/os-keypairs")
+        assert response.status_code == 200, response.text
+        return [entry["keypair"]["name"] for entry in response.json()["keypairs"]]
+
     def server_body(
         self,
         name: str = "vm",

@@ -133,6 +133,8 @@ SERVER_CASES = [
         id="group-int",
     ),
     B(server(user_data="not base64!"), 400, "user_data", id="user_data-not-b64"),
+    B(server(key_name="no-such-key"), 400, "key_name", id="key_name-unknown"),
+    B(server(key_name=5), 400, "key_name", id="key_name-int"),
     B(server(bogus=True), 400, "bogus", id="unknown-server-attribute"),
 ]
 
@@ -309,3 +311,33 @@ GROUP_CASES = [
 def test_group(nova: NovaClient, body: Any, status: int, field: str) -> None:
     refused(nova.http.post("/v2.1/os-server-groups", json=body), status, field)
     assert nova.http.get("/v2.1/os-server-groups").json()["server_groups"] == []
+
+
+ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGxGoLyJCNp0IYtEwJyitspAGbEhBF6B3J/q08xLW54C"
+KEYPAIR_CASES = [
+    B(b'{"keypair": {"name": ', 400, "JSON", id="malformed-json"),
+    B({"key_pair": {"name": "k"}}, 400, "keypair", id="no-keypair"),
+    B({"keypair": {}}, 400, "keypair.name", id="no-name"),
+    B({"keypair": {"name": 5}}, 400, "keypair.name", id="name-int"),
+    B({"keypair": {"name": ""}}, 400, "keypair.name", id="name-empty"),
+    B({"keypair": {"name": "k" * 256}}, 400, "keypair.name", id="name-256"),
+    B({"keypair": {"name": "a/b"}}, 400, "keypair.name", id="name-unsafe"),
+    B({"keypair": {"name": "k", "public_key": 5}}, 400, "keypair.public_key", id="key-int"),
+    B({"keypair": {"name": "k", "public_key": "ssh-rsa AAAA"}}, 400, "public_key", id="key-bad"),
+    B({"keypair": {"name": "k", "public_key": ED25519[:-4]}}, 400, "public_key", id="key-cut"),
+    B({"keypair": {"name": "k", "type": "rsa"}}, 400, "keypair.type", id="type-unknown"),
+    B({"keypair": {"name": "k", "user_id": "bob"}}, 400, "keypair.user_id", id="unknown"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "field"), KEYPAIR_CASES)
+def test_keypair(nova: NovaClient, body: Any, status: int, field: str) -> None:
+    before = nova.http.get("/v2.1/os-keypairs").json()
+    if isinstance(body, bytes):
+        response = nova.http.post(
+            "/v2.1/os-keypairs", content=body, headers={"Content-Type": "application/json"}
+        )
+    else:
+        response = nova.http.post("/v2.1/os-keypairs", json=body)
+    refused(response, status, field)
+    assert nova.http.get("/v2.1/os-keypairs").json() == before

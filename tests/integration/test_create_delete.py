@@ -11,14 +11,16 @@ from tests.integration.leaks import domains_on_hosts, leaks
 def test_create_goes_active_with_a_port_an_ip_and_an_audit_trail(
     nova: NovaClient, stack: Stack
 ) -> None:
-    server_id = nova.create_ok(name="web-1", metadata={"role": "web"}, key_name="mykey")
+    key_name = f"key-{nova.project}"  # keypairs belong to the user, shared by every test
+    assert nova.create_keypair(key_name).status_code == 200
+    server_id = nova.create_ok(name="web-1", metadata={"role": "web"}, key_name=key_name)
     server = nova.wait_status(server_id, "ACTIVE")
 
     assert server["OS-EXT-STS:vm_state"] == "active"
     assert server["links"][0]["href"] == f"{stack.api_url}/v2.1/servers/{server_id}"
     assert server["OS-EXT-STS:task_state"] is None
     assert server["OS-EXT-STS:power_state"] == 1
-    assert server["metadata"] == {"role": "web"} and server["key_name"] == "mykey"
+    assert server["metadata"] == {"role": "web"} and server["key_name"] == key_name
     host = server["OS-EXT-SRV-ATTR:host"]
     assert host in {h.name for h in stack.hosts}
     assert server_id in domains_on_hosts(stack)[host]

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from novaflow import placement
 from novaflow.db import Database
-from novaflow.hosts import register_host, unwanted_on_host
+from novaflow.hosts import register_host, unknown_among, unwanted_on_host
 from novaflow.models import Host, Server, ServerGroup, ServerGroupMember, utcnow
 
 
@@ -135,3 +135,4 @@ def test_only_known_servers_without_a_claim_on_the_host_are_reaped(db: Database)
         # Seen from h2, the server built on h1 is not wanted there; the one it builds is.
         assert unwanted_on_host(s, "h2", ["built-here", "building-elsewhere"]) == ["built-here"]
         assert unwanted_on_host(s, "h1", []) == []
+        assert unknown_among(s, found) == ["unknown-orphan"]

@@ -1,0 +1,93 @@
+"""/v2.1/os-keypairs: a user's SSH keys (import or generate, list, show, delete), as Nova's
+API at microversion 2.1, with 2.2's `type`. Keypairs belong to the calling user; an admin may
+name another user with `?user_id=`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request, Response
+
+from api import views
+from api.auth import RequestContext
+from api.deps import ContextDep, DbDep, SessionDep
+from api.schemas import KeypairBody
+from novaflow import keypairs
+from novaflow.errors import Forbidden
+from novaflow.models import KeyPair
+
+router = APIRouter(prefix="/v2.1/os-keypairs", tags=["keypairs"])
+
+UserIdQuery = Annotated[str | None, Query(min_length=1, max_length=255)]
+
+
+def keypair_summary(keypair: KeyPair) -> dict[str, Any]:
+    return {
+        "name": keypair.name,
+        "public_key": keypair.public_key,
+        "fingerprint": keypair.fingerprint,
+        "type": keypair.type,
+    }
+
+
+def keypair_view(keypair: KeyPair) -> dict[str, Any]:
+    return {
+        **keypair_summary(keypair),
+        "id": keypair.id,
+        "user_id": keypair.user_id,
+        "created_at": views.iso_micro(keypair.created_at),
+        "updated_at": None,
+        "deleted": False,
+        "deleted_at": None,
+    }
+
+
+def owner(ctx: RequestContext, user_id: str | None) -> str:
+    """Whose keypairs: the caller's, or (admins only) the user named by `?user_id=`."""
+    if user_id is None or user_id == ctx.user_id:
+        return ctx.user_id
+    if not ctx.is_admin:
+        raise Forbidden("Policy doesn't allow os_compute_api:os-keypairs to be performed.")
+    return user_id
+
+
+@router.post("")
+def create_keypair(
+    body: Annotated[KeypairBody, Body()], request: Request, db: DbDep, ctx: ContextDep
+) -> dict[str, Any]:
+    spec = body.keypair
+    with db.write() as session:
+        keypair, private_key = keypairs.create(
+            session,
+            ctx.user_id,
+            spec.name,
+            public_key=spec.public_key,
+            key_type=spec.type,
+            limit=request.app.state.settings.keypairs_per_user,
+        )
+    view = {**keypair_summary(keypair), "user_id": keypair.user_id}
+    if private_key is not None:
+        view["private_key"] = private_key
+    return {"keypair": view}
+
+
+@router.get("")
+def list_keypairs(
+    session: SessionDep, ctx: ContextDep, user_id: UserIdQuery = None
+) -> dict[str, Any]:
+    rows = keypairs.list_for_user(session, owner(ctx, user_id))
+    return {"keypairs": [{"keypair": keypair_summary(row)} for row in rows]}
+
+
+@router.get("/{name}")
+def show_keypair(
+    name: str, session: SessionDep, ctx: ContextDep, user_id: UserIdQuery = None
+) -> dict[str, Any]:
+    return {"keypair": keypair_view(keypairs.get(session, owner(ctx, user_id), name))}
+
+
+@router.delete("/{name}", status_code=202)
+def delete_keypair(name: str, db: DbDep, ctx: ContextDep, user_id: UserIdQuery = None) -> Response:
+    with db.write() as session:
+        keypairs.delete(session, owner(ctx, user_id), name)
+    return Response(status_code=202)
