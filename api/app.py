@@ -50,6 +50,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         views.base_url.set(str(request.base_url).rstrip("/"))
         return await call_next(request)
 
+    @app.middleware("http")
+    async def refuse_unstorable_text(request: Request, call_next):  # type: ignore[no-untyped-def]
+        """Text no database stores (a NUL) or nothing encodes (a lone surrogate) is refused
+        here, naming where it is, before it reaches a query and fails there as a 500."""
+        found = errors.bad_text_in_url(request.scope["path"], request.query_params.multi_items())
+        if found is None and request.method in ("POST", "PUT", "PATCH"):
+            found = errors.bad_text_in_body(await request.body())
+        if found is not None:
+            field, problem = found
+            return errors.error_response(
+                400, f"Invalid input for field/attribute {field}. {problem}"
+            )
+        return await call_next(request)
+
     for module in (servers, catalog, networks, quotas, hosts, server_groups, zones, keypairs):
         app.include_router(module.router)
 

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,6 +27,14 @@ _TITLES = {
     415: "badMediaType",
     503: "serviceUnavailable",
 }
+
+
+def _reason(error: Any) -> str:
+    """pydantic's message without the prefix it puts on our own validators' messages."""
+    message = str(error.get("msg") or "invalid")
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    return message
 
 
 def error_response(code: int, message: str, title: str | None = None) -> JSONResponse:
@@ -48,6 +59,57 @@ def _is_tag(part: str) -> bool:
     return part in {"str", "int", "bool"} or part.startswith("function-") or "[" in part
 
 
+def text_problem(text: str) -> str | None:
+    """Why `text` cannot be taken as text anywhere in a request, or None: PostgreSQL stores no
+    NUL character, and nothing (UTF-8, a database, a JSON answer) encodes a lone surrogate."""
+    if "\x00" in text:
+        return "Text must not contain NUL characters"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "Text must be valid Unicode (it holds a lone surrogate)"
+    return None
+
+
+# JSON can write such text only as an escape: \u0000, or a surrogate \ud800-\udfff.
+_BAD_TEXT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def bad_text_in_body(body: bytes) -> tuple[str, str] | None:
+    """(field, problem) for the first text in a JSON body that `text_problem` refuses."""
+    if _BAD_TEXT_ESCAPE.search(body) is None:  # most bodies stop here
+        return None
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return None  # not JSON: FastAPI answers that itself
+    pending: list[tuple[tuple[object, ...], object]] = [(("body",), document)]
+    while pending:
+        loc, value = pending.pop()
+        if isinstance(value, str) and (problem := text_problem(value)):
+            return _field_name(loc), problem
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if problem := text_problem(key):
+                    return _field_name(loc), problem
+                pending.append(((*loc, key), item))
+        elif isinstance(value, list):
+            pending.extend(((*loc, index), item) for index, item in enumerate(value))
+    return None
+
+
+def bad_text_in_url(path: str, query: list[tuple[str, str]]) -> tuple[str, str] | None:
+    """(field, problem) for a decoded URL path or query parameter `text_problem` refuses."""
+    if problem := text_problem(path):
+        return "path", problem
+    for name, value in query:
+        if problem := text_problem(name):
+            return "query", problem
+        if problem := text_problem(value):
+            return f"query.{name}", problem
+    return None
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(NovaflowError)
     async def _domain(_: Request, error: NovaflowError) -> JSONResponse:
@@ -64,7 +126,7 @@ def install(app: FastAPI) -> None:
         tied = [e for e in found if len(e.get("loc", ())) == deepest]
         field = _field_name(tuple(tied[0].get("loc", ())))
         reasons = dict.fromkeys(
-            e.get("msg", "invalid") for e in tied if _field_name(tuple(e.get("loc", ()))) == field
+            _reason(e) for e in tied if _field_name(tuple(e.get("loc", ()))) == field
         )
         return error_response(
             400, f"Invalid input for field/attribute {field}. " + "; ".join(reasons)

@@ -7,11 +7,50 @@ import base64
 import binascii
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
 
-from novaflow import keypairs
+from novaflow import keypairs, server_metadata
 
 Name = Annotated[StrictStr, Field(min_length=1, max_length=255)]
+
+
+def _server_name_rules(value: str) -> str:
+    if value.strip() != value:
+        raise ValueError("must not have leading or trailing whitespace")
+    if any(ord(ch) < 32 for ch in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+# A server's name, on create and on rename.
+ServerName = Annotated[Name, AfterValidator(_server_name_rules)]
+
+
+def _metadata_key_rules(value: dict[str, str]) -> dict[str, str]:
+    # Checked here rather than on the key's type, so that the error names `metadata`, not the
+    # (empty or overlong) key itself.
+    longest = server_metadata.MAX_KEY_LENGTH
+    for key in value:
+        if not 1 <= len(key) <= longest:
+            raise ValueError(f"every key must have 1 to {longest} characters (one has {len(key)})")
+    return value
+
+
+# A server's metadata, on create and in /servers/{id}/metadata. The item count is checked
+# where the result is known (novaflow.server_metadata.check_item_count: 403, as Nova).
+Metadata = Annotated[
+    dict[StrictStr, Annotated[StrictStr, Field(max_length=server_metadata.MAX_VALUE_LENGTH)]],
+    AfterValidator(_metadata_key_rules),
+]
 
 
 class Strict(BaseModel):
@@ -27,16 +66,13 @@ class NetworkEntry(Strict):
 
 
 class ServerCreate(Strict):
-    name: Name
+    name: ServerName
     flavorRef: StrictStr | StrictInt  # noqa: N815  (Nova's field names)
     imageRef: StrictStr  # noqa: N815
     networks: Literal["auto", "none"] | list[NetworkEntry] = "auto"
     key_name: Annotated[StrictStr, Field(min_length=1, max_length=255)] | None = None
     user_data: Annotated[StrictStr, Field(max_length=65535)] | None = None
-    metadata: dict[
-        Annotated[StrictStr, Field(min_length=1, max_length=255)],
-        Annotated[StrictStr, Field(max_length=255)],
-    ] = Field(default_factory=dict, max_length=128)
+    metadata: Metadata = Field(default_factory=dict)
     availability_zone: Annotated[StrictStr, Field(min_length=1, max_length=255)] | None = None
     min_count: Annotated[StrictInt, Field(ge=1, le=100)] = 1
     max_count: Annotated[StrictInt, Field(ge=1, le=100)] | None = None
@@ -44,15 +80,6 @@ class ServerCreate(Strict):
     adminPass: StrictStr | None = None  # noqa: N815
     security_groups: list[dict[str, StrictStr]] | None = None  # accepted, not enforced yet
     config_drive: StrictBool | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _name_rules(cls, value: str) -> str:
-        if value.strip() != value:
-            raise ValueError("must not have leading or trailing whitespace")
-        if any(ord(ch) < 32 for ch in value):
-            raise ValueError("must not contain control characters")
-        return value
 
     @field_validator("user_data")
     @classmethod
@@ -130,3 +157,36 @@ class KeypairCreate(Strict):
 
 class KeypairBody(Strict):
     keypair: KeypairCreate
+
+
+class ServerUpdate(Strict):
+    # Nova's 2.1 rename. accessIPv4/accessIPv6 are refused as unknown: novaflow keeps none.
+    name: ServerName | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _not_null(cls, value: str | None) -> str:
+        if value is None:  # only an explicit null reaches here: leaving it out is fine
+            raise ValueError("must be a string")
+        return value
+
+
+class ServerUpdateBody(Strict):
+    server: ServerUpdate
+
+
+class MetadataBody(Strict):
+    metadata: Metadata
+
+
+class MetaItemBody(Strict):
+    meta: Metadata
+
+    @field_validator("meta")
+    @classmethod
+    def _one_item(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > 1:
+            raise ValueError("Request body contains too many items")
+        if not value:
+            raise ValueError("must hold exactly one item")
+        return value

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from api.auth import RequestContext
 from api.schemas import ServerCreateBody
-from novaflow import ipam, keypairs
+from novaflow import ipam, keypairs, server_metadata
 from novaflow.errors import Conflict, Invalid, PortInUse
 from novaflow.models import FixedIP, Flavor, Host, Image, Network, Port, ServerGroup
 from workflows.contracts import CreateRequest, NewServer, PortRequest, ReserveInput
@@ -39,6 +39,7 @@ def build_reserve_input(
             "Invalid input for field/attribute max_count. "
             f"min_count ({spec.min_count}) must be <= max_count ({max_count})"
         )
+    server_metadata.check_item_count(len(spec.metadata))
     if spec.key_name is not None:
         _check_key_name(session, spec.key_name, ctx)
     ports = _port_requests(session, body, ctx, max_count)

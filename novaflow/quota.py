@@ -27,6 +27,9 @@ DEFAULT_LIMITS: dict[str, int] = {
     "floating_ips": 10,
 }
 UNLIMITED = -1
+# The largest limit a limit column holds on every database (a 32-bit INTEGER on PostgreSQL);
+# Nova's quota API has the same maximum.
+MAX_LIMIT = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,11 @@ def set_limits(
             raise Invalid(
                 f"Invalid input for field/attribute {resource}. "
                 f"Value: {limit}. {limit} is less than the minimum of -1"
+            )
+        if limit > MAX_LIMIT:
+            raise Invalid(
+                f"Invalid input for field/attribute {resource}. "
+                f"Value: {limit}. {limit} is greater than the maximum of {MAX_LIMIT}"
             )
         if not force and limit != UNLIMITED and limit < used[resource]:
             raise Invalid(

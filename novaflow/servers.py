@@ -282,3 +282,48 @@ def active_claim_host(session: Session, server_id: str) -> str | None:
     return session.exec(
         select(Claim.host).where(Claim.server_id == server_id).where(Claim.state == "active")
     ).first()
+
+
+def get_visible_server(
+    session: Session,
+    server_id: str,
+    project_id: str,
+    *,
+    is_admin: bool,
+    include_deleted: bool = False,
+    for_update: bool = False,
+) -> Server:
+    """The server a caller of `project_id` may see (an admin sees every project's), else
+    NotFound. `for_update` locks the row until the transaction ends (PostgreSQL: SELECT ...
+    FOR UPDATE; SQLite: a write session already holds the database's write lock) and reads it
+    afresh, so a read-modify-write in a write session sees the latest committed row."""
+    server = session.get(
+        Server,
+        server_id,
+        with_for_update=True if for_update else None,
+        populate_existing=for_update,
+    )
+    if (
+        server is None
+        or (server.deleted and not include_deleted)
+        or (server.project_id != project_id and not is_admin)
+    ):
+        raise NotFound(f"Instance {server_id} could not be found.")
+    return server
+
+
+def check_changeable(server: Server, action: str) -> None:
+    """A user's change to a server (rename, metadata) is refused while it is being deleted,
+    with Nova's message for an instance in the wrong state."""
+    if server.task_state == TaskState.DELETING:
+        raise Conflict(
+            f"Cannot '{action}' instance {server.id} while it is in task_state {server.task_state}"
+        )
+
+
+def rename(session: Session, server: Server, name: str) -> None:
+    """Give the server (locked by the caller) a new name."""
+    check_changeable(server, "update")
+    server.name = name
+    server.updated_at = utcnow()
+    session.flush()

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Request
 
 from api.deps import AdminDep, ContextDep, DbDep, SessionDep
 from api.schemas import QuotaSetBody
-from novaflow import quota
+from novaflow import quota, server_metadata
 from novaflow.errors import Forbidden
 
 router = APIRouter(prefix="/v2.1", tags=["quotas"])
@@ -30,7 +30,7 @@ def limits(
                 "maxTotalRAMSize": hard["ram"],
                 "maxTotalFloatingIps": hard["floating_ips"],
                 "maxTotalPorts": hard["ports"],
-                "maxServerMeta": 128,
+                "maxServerMeta": server_metadata.MAX_ITEMS,
                 "maxServerGroups": 10,
                 "maxServerGroupMembers": 10,
                 "maxTotalKeypairs": request.app.state.settings.keypairs_per_user,

@@ -1,4 +1,5 @@
-"""/v2.1/servers: create (202), list, show, delete (204), os-interface, os-instance-actions."""
+"""/v2.1/servers: create (202), list, show, rename, delete (204), os-interface,
+os-instance-actions; the metadata routes are in server_metadata.py, under this router."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from starlette.concurrency import run_in_threadpool
 from api import operations, views
 from api.auth import RequestContext
 from api.deps import AdminDep, ContextDep, DbDep, SessionDep, TemporalDep
-from api.schemas import ServerCreateBody
+from api.routers.server_metadata import router as metadata_router
+from api.schemas import ServerCreateBody, ServerUpdateBody
 from api.server_create import build_reserve_input
 from novaflow import ipam, servers
 from novaflow.db import Database
@@ -23,6 +25,7 @@ from novaflow.states import LIBVIRT_POWER_STATE, PowerState, derive_status
 from workflows.contracts import DeleteServerInput, operation_workflow_id
 
 router = APIRouter(prefix="/v2.1/servers", tags=["servers"])
+router.include_router(metadata_router)
 
 
 def new_request_id() -> str:
@@ -30,17 +33,21 @@ def new_request_id() -> str:
 
 
 def visible_server(
-    session: Session, server_id: str, ctx: RequestContext, include_deleted: bool = False
+    session: Session,
+    server_id: str,
+    ctx: RequestContext,
+    include_deleted: bool = False,
+    for_update: bool = False,
 ) -> Server:
-    """The one place that turns an id into a server the caller may see (else 404)."""
-    server = session.get(Server, server_id)
-    if (
-        server is None
-        or (server.deleted and not include_deleted)
-        or (server.project_id != ctx.project_id and not ctx.is_admin)
-    ):
-        raise NotFound(f"Instance {server_id} could not be found.")
-    return server
+    """The server the caller may see (else 404); `for_update` locks it for a change."""
+    return servers.get_visible_server(
+        session,
+        server_id,
+        ctx.project_id,
+        is_admin=ctx.is_admin,
+        include_deleted=include_deleted,
+        for_update=for_update,
+    )
 
 
 @router.post("", status_code=202)
@@ -129,6 +136,18 @@ def list_servers_detail(session: SessionDep, ctx: ContextDep, q: ListQuery) -> d
 @router.get("/{server_id}")
 def show_server(server_id: str, session: SessionDep, ctx: ContextDep) -> dict[str, Any]:
     return {"server": views.server_view(session, visible_server(session, server_id, ctx), ctx)}
+
+
+@router.put("/{server_id}")
+def update_server(
+    server_id: str, body: ServerUpdateBody, ctx: ContextDep, db: DbDep
+) -> dict[str, Any]:
+    """Nova's rename: 200 with the whole server; 409 while it is being deleted."""
+    with db.write() as session:
+        server = visible_server(session, server_id, ctx, for_update=True)
+        if body.server.name is not None:
+            servers.rename(session, server, body.server.name)
+        return {"server": views.server_view(session, server, ctx)}
 
 
 @router.delete("/{server_id}", status_code=204)

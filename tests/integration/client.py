@@ -151,3 +151,37 @@ class NovaClient:
                 "instanceAction"
             ]
         )
+
+    def rename(self, server_id: str, name: str) -> httpx.Response:
+        return self.http.put(f"/v2.1/servers/{server_id}", json={"server": {"name": name}})
+
+    def metadata(self, server_id: str) -> dict[str, str]:
+        response = self.http.get(f"/v2.1/servers/{server_id}/metadata")
+        assert response.status_code == 200, response.text
+        return dict(response.json()["metadata"])
+
+
+# Nova's error body: {"<title>": {"code": <status>, "message": "..."}}
+TITLES = {
+    400: "badRequest",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "itemNotFound",
+    409: "conflictingRequest",
+}
+
+
+def refused(response: httpx.Response, status: int, *names: str) -> str:
+    """The response is `status` with Nova's error body, whose message names every one of
+    `names`. Returns the message."""
+    assert response.status_code != 500, response.text
+    assert response.status_code == status, response.text
+    body = response.json()
+    title = TITLES[status]
+    assert list(body) == [title], body
+    assert body[title]["code"] == status, body
+    message = body[title]["message"]
+    assert isinstance(message, str) and message, body
+    for name in names:
+        assert name in message, f"{name!r} not named in {message!r}"
+    return message

@@ -10,34 +10,11 @@ import pytest
 
 from novaflow.devstack import Stack
 from novaflow.seed import PRIVATE_NETWORK_ID, PUBLIC_NETWORK_ID
-from tests.integration.client import CIRROS, NovaClient
+from tests.integration.client import CIRROS, NovaClient, refused
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 DEBIAN = "6b7c0e4a-2f44-4b8e-9b1a-0c1f1d9e5a02"  # min_disk 2: too big for m1.tiny
-TITLES = {
-    400: "badRequest",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "itemNotFound",
-    409: "conflictingRequest",
-}
 DROP = object()  # a server attribute to leave out of the body
-
-
-def refused(response: httpx.Response, status: int, *names: str) -> str:
-    """The response is `status` with Nova's error body, whose message names every one of
-    `names`. Returns the message."""
-    assert response.status_code != 500, response.text
-    assert response.status_code == status, response.text
-    body = response.json()
-    title = TITLES[status]
-    assert list(body) == [title], body
-    assert body[title]["code"] == status, body
-    message = body[title]["message"]
-    assert isinstance(message, str) and message, body
-    for name in names:
-        assert name in message, f"{name!r} not named in {message!r}"
-    return message
 
 
 def snapshot(nova: NovaClient) -> dict[str, Any]:

@@ -131,15 +131,28 @@ def test_every_history_replays_against_the_current_code(stack: Stack) -> None:
 
 
 def record(histories: list[WorkflowHistory]) -> None:
-    """Keep one history per workflow type and outcome as a replay fixture for future changes."""
+    """Keep one history per workflow type, outcome and path (rescheduled, host down, ...) as a
+    replay fixture for future changes. A file already there is kept: histories recorded by
+    older code are the ones that catch a change running workflows could not replay."""
     HISTORY_DIR.mkdir(parents=True, exist_ok=True)
-    kept: set[str] = set()
     for history in histories:
         last = history.events[-1].event_type
         kind = f"{history.events[0].workflow_execution_started_event_attributes.workflow_type.name}"
-        name = (
-            f"{kind}-{EventType.Name(last).removeprefix('EVENT_TYPE_WORKFLOW_EXECUTION_').lower()}"
-        )
-        if name not in kept:
-            kept.add(name)
-            (HISTORY_DIR / f"{name}.json").write_text(history.to_json())
+        outcome = EventType.Name(last).removeprefix("EVENT_TYPE_WORKFLOW_EXECUTION_").lower()
+        path = HISTORY_DIR / f"{kind}-{outcome}-{path_taken(steps_of(history))}.json"
+        if not path.exists():
+            path.write_text(history.to_json())
+
+
+def path_taken(steps: list[str]) -> str:
+    """The branches of the workflow code a history went through, as a short name."""
+    branches = []
+    if steps.count("schedule") > 1:
+        branches.append("rescheduled")
+    if "check_host" in steps:
+        branches.append("host-down")
+    if "cancel_operation" in steps:
+        branches.append("cancels-create")
+    if "load_placement" in steps and "destroy_on_host" not in steps:
+        branches.append("local-delete")
+    return "-".join(branches) or "plain"
