@@ -14,12 +14,15 @@ from activities.base import StepRecorder
 from novaflow.db import Database
 from novaflow.models import utcnow
 from novaflow.states import LIBVIRT_POWER_STATE, PowerState
+from novaflow.virt.console import read_tail
 from novaflow.virt.domain_xml import DomainSpec, NicSpec, build_domain_xml, domain_name
 from novaflow.virt.driver import DomainDefinitionError, HostFailure, HypervisorError, LibvirtHost
 from workflows.contracts import (
     BUILD_ABORTED,
     HOST_FAILURE,
     AllocatedPort,
+    ConsoleOutput,
+    ConsoleOutputInput,
     DiagnosticsInput,
     DomainDiagnostics,
     PowerResult,
@@ -214,9 +217,27 @@ class ComputeActivities:
             mac_addresses=list(info.mac_addresses),
         )
 
+    @activity.defn(name="read_console")
+    def read_console(self, inp: ConsoleOutputInput) -> ConsoleOutput:
+        """Read-only: the last lines of the server's console log on this host (at most its
+        last MAX_CONSOLE_BYTES are read). A host on the test driver runs no guest and logs no
+        console: its answer is empty, as is that of a guest that has written nothing yet."""
+        log = self.console_log(inp.server_id)
+        if log is None:
+            return ConsoleOutput(output="")
+        try:
+            return ConsoleOutput(output=read_tail(log, inp.length))
+        except OSError as error:  # e.g. permissions: retrying cannot fix it
+            raise ApplicationError(
+                f"cannot read the console log of {inp.server_id} on {self.host}: {error}",
+                type="ConsoleUnreadable",
+                non_retryable=True,
+            ) from error
+
     def all(self) -> list[Callable[..., object]]:
         return [
             self.spawn_on_host,
             self.destroy_on_host,
             self.describe_domain,
+            self.read_console,
         ]

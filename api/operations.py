@@ -32,6 +32,8 @@ from workflows.contracts import (
     OPERATION,
     PROJECT_ID,
     SERVER_ID,
+    ConsoleOutput,
+    ConsoleOutputInput,
     CreateRequest,
     CreateServerInput,
     DeleteServerInput,
@@ -158,3 +160,21 @@ async def diagnostics(client: Client, server_id: str, host: str) -> DomainDiagno
         )
     except (WorkflowFailureError, RPCError) as error:
         raise ServiceUnavailable(f"Host {host} did not answer: {error}") from None
+
+
+async def console_output(client: Client, server_id: str, host: str, length: int | None) -> str:
+    """Run ServerConsoleOutput on the host and wait for it: the last `length` lines of the
+    server's console log (None: all the host reads of it)."""
+    try:
+        result = await client.execute_workflow(
+            "ServerConsoleOutput",
+            ConsoleOutputInput(server_id=server_id, host=host, length=length),
+            id=f"server-{server_id}-console-{uuid.uuid4().hex[:8]}",
+            task_queue=CONTROL_TASK_QUEUE,
+            execution_timeout=timedelta(seconds=15),
+            result_type=ConsoleOutput,
+            static_summary=f"console output of server {server_id} on {host}",
+        )
+    except (WorkflowFailureError, RPCError) as error:
+        raise ServiceUnavailable(f"Host {host} did not answer: {error}") from None
+    return result.output

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -190,3 +192,25 @@ class MetaItemBody(Strict):
         if not value:
             raise ValueError("must hold exactly one item")
         return value
+
+
+# --- server actions (POST /servers/{id}/action): one model per action's arguments
+
+
+def _console_length(value: object) -> object:
+    # Nova takes an integer or a string of digits.
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,18}", value):
+        value = int(value)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be an integer (-1 or null for the whole log)")
+    if value < -1:
+        raise ValueError("must be -1 or more (-1 or null for the whole log)")
+    return value
+
+
+class ConsoleOutputAction(Strict):
+    """os-getConsoleOutput: the last `length` lines of the console log; -1 or null: all."""
+
+    length: Annotated[int | None, BeforeValidator(_console_length)] = None

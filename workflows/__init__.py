@@ -1,7 +1,8 @@
 """Durable operations on servers, one module each. Deterministic code only."""
 
+from workflows.console_output import ServerConsoleOutput
 from workflows.create_server import CreateServer
 from workflows.delete_server import DeleteServer
 from workflows.diagnostics import ServerDiagnostics
 
-ALL_WORKFLOWS = [CreateServer, DeleteServer, ServerDiagnostics]
+ALL_WORKFLOWS = [CreateServer, DeleteServer, ServerDiagnostics, ServerConsoleOutput]

@@ -335,3 +335,21 @@ class DomainDiagnostics:
     memory_mb: int = 0
     cpu_time_ns: int = 0
     mac_addresses: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- console output
+
+
+@dataclass
+class ConsoleOutputInput:
+    server_id: str
+    host: str
+    # The last lines wanted; None for the whole log (as far as the host reads it).
+    length: int | None = None
+
+
+@dataclass
+class ConsoleOutput:
+    """A server's console log as its host read it (Nova's os-getConsoleOutput)."""
+
+    output: str = ""

@@ -4,6 +4,7 @@ os-instance-actions; the metadata routes are in server_metadata.py, under this r
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response
@@ -14,18 +15,20 @@ from starlette.concurrency import run_in_threadpool
 from api import operations, views
 from api.auth import RequestContext
 from api.deps import AdminDep, ContextDep, DbDep, SessionDep, TemporalDep
+from api.routers.server_actions import router as actions_router
 from api.routers.server_metadata import router as metadata_router
 from api.schemas import ServerCreateBody, ServerUpdateBody
 from api.server_create import build_reserve_input
-from novaflow import ipam, servers
+from novaflow import hosts, ipam, servers
 from novaflow.db import Database
 from novaflow.errors import Conflict, Invalid, NotFound, ServiceUnavailable
-from novaflow.models import InstanceAction, Server
+from novaflow.models import InstanceAction, Server, utcnow
 from novaflow.states import LIBVIRT_POWER_STATE, PowerState, derive_status
 from workflows.contracts import DeleteServerInput, operation_workflow_id
 
 router = APIRouter(prefix="/v2.1/servers", tags=["servers"])
 router.include_router(metadata_router)
+router.include_router(actions_router)
 
 
 def new_request_id() -> str:
@@ -189,15 +192,22 @@ def _undo_begin_delete(db: Database, ticket: servers.DeleteTicket, server_id: st
 
 @router.get("/{server_id}/diagnostics")
 async def server_diagnostics(
-    server_id: str, ctx: AdminDep, db: DbDep, temporal: TemporalDep
+    request: Request, server_id: str, ctx: AdminDep, db: DbDep, temporal: TemporalDep
 ) -> dict[str, Any]:
     """What the hypervisor itself reports (admin), asked on the server's host."""
+    down_after = timedelta(seconds=request.app.state.settings.service_down_seconds)
 
     def locate() -> str:
         with db.read() as session:
             server = visible_server(session, server_id, ctx)
             if not server.host:
                 raise Conflict(f"Cannot get diagnostics of instance {server_id}: it has no host")
+            if not hosts.is_up(session, server.host, utcnow(), down_after):
+                # Asked anyway, it would only time out (503) on a queue nobody polls.
+                raise Conflict(
+                    f"Cannot get diagnostics of instance {server_id}: its compute host "
+                    f"{server.host} is down"
+                )
             return server.host
 
     host = await run_in_threadpool(locate)

@@ -160,6 +160,17 @@ class NovaClient:
         assert response.status_code == 200, response.text
         return dict(response.json()["metadata"])
 
+    def server_action(self, server_id: str, body: Any, admin: bool = False) -> httpx.Response:
+        """POST /servers/{id}/action with `body` as it is (any JSON value)."""
+        client = self.admin if admin else self.http
+        return client.post(f"/v2.1/servers/{server_id}/action", json=body)
+
+    def console_output(self, server_id: str, length: int | None = None) -> str:
+        args = {} if length is None else {"length": length}
+        response = self.server_action(server_id, {"os-getConsoleOutput": args})
+        assert response.status_code == 200, response.text
+        return str(response.json()["output"])
+
 
 # Nova's error body: {"<title>": {"code": <status>, "message": "..."}}
 TITLES = {

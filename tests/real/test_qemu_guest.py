@@ -1,6 +1,7 @@
 """Create and delete with a real guest: HTTP API -> Temporal -> compute worker -> libvirtd ->
-QEMU (TCG). The guest must really boot (its /init prints a marker on the serial console), and
-after the delete no domain, QEMU process, disk, console log, claim, port or quota is left."""
+QEMU (TCG). The guest must really boot (its /init prints a marker on the serial console, which
+os-getConsoleOutput shows too), and after the delete no domain, QEMU process, disk, console
+log, claim, port or quota is left."""
 
 from __future__ import annotations
 
@@ -46,6 +47,12 @@ def test_a_server_boots_a_real_guest_and_delete_leaves_nothing(
     assert domain_name(server_id) in hypervisor.virsh("list", "--name")
     # The daemon keeps its domains itself: nothing is mirrored under the host's state dir.
     assert not (host_state / "domains").exists()
+
+    # The same log through the API (os-getConsoleOutput, read on the host), whole and its end.
+    last_two = nova.console_output(server_id, length=2)
+    output = nova.console_output(server_id)  # the log only grows: it holds those two lines
+    assert hypervisor.marker in output and "\r" not in output
+    assert 0 < len(last_two.splitlines()) <= 2 and last_two in output
 
     diagnostics = nova.admin.get(f"/v2.1/servers/{server_id}/diagnostics")
     assert diagnostics.status_code == 200, diagnostics.text

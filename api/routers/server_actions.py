@@ -1,0 +1,125 @@
+"""POST /v2.1/servers/{id}/action: Nova's server actions, one endpoint whose body has a single
+key naming the action, e.g. {"os-getConsoleOutput": {"length": 50}}.
+
+Included by the servers router (same prefix). The endpoint only dispatches: each action is one
+handler in ACTIONS, with its own model for its arguments (api/schemas.py), so adding an action
+(start, stop, reboot, ...) is adding a handler and a line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Body, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
+from temporalio.client import Client
+
+from api import operations
+from api.auth import RequestContext
+from api.deps import ContextDep, DbDep, TemporalDep
+from api.schemas import ConsoleOutputAction
+from novaflow import hosts, servers
+from novaflow.config import Settings
+from novaflow.db import Database
+from novaflow.errors import Conflict, Invalid
+from novaflow.models import utcnow
+
+router = APIRouter(tags=["server actions"])
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class ActionCall:
+    """What every action handler gets: the server named in the URL and the caller."""
+
+    server_id: str
+    ctx: RequestContext
+    db: Database
+    temporal: Client
+    settings: Settings
+
+
+def arguments(model: type[M], action: str, value: Any) -> M:
+    """The action's arguments as `model`; a 400 naming the field (`<action>.<field>`)."""
+    if not isinstance(value, dict):
+        raise Invalid(f"Invalid input for field/attribute {action}. Value must be an object")
+    try:
+        return model.model_validate(value)
+    except ValidationError as error:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", action, *e["loc"])} for e in error.errors()]
+        ) from None
+
+
+def located_server_host(call: ActionCall, what: str) -> str:
+    """The host of the server the caller may see (404 otherwise), which must be up: 409 for a
+    server that has no host (still building, or failed before it got one) or whose host's
+    compute worker stopped heartbeating."""
+    with call.db.read() as session:
+        server = servers.get_visible_server(
+            session, call.server_id, call.ctx.project_id, is_admin=call.ctx.is_admin
+        )
+        if not server.host:
+            raise Conflict(
+                f"Instance {call.server_id} is not ready: it has no host "
+                f"(vm_state {server.vm_state}), so it has no {what}."
+            )
+        down_after = timedelta(seconds=call.settings.service_down_seconds)
+        if not hosts.is_up(session, server.host, utcnow(), down_after):
+            raise Conflict(
+                f"Compute host {server.host} of instance {call.server_id} is down: "
+                f"its {what} cannot be read now."
+            )
+        return server.host
+
+
+async def get_console_output(call: ActionCall, value: Any) -> dict[str, Any]:
+    """The last `length` lines of the server's console log, read on its host. Hosts on
+    libvirt's test driver run no guest and log no console: their answer is ""."""
+    args = arguments(ConsoleOutputAction, "os-getConsoleOutput", value)
+    host = await run_in_threadpool(located_server_host, call, "console log")
+    length = None if args.length == -1 else args.length
+    return {"output": await operations.console_output(call.temporal, call.server_id, host, length)}
+
+
+ACTIONS: dict[str, Callable[[ActionCall, Any], Awaitable[dict[str, Any]]]] = {
+    "os-getConsoleOutput": get_console_output,
+}
+
+
+def the_action(body: dict[str, Any]) -> str:
+    if len(body) != 1:
+        found = ", ".join(repr(key) for key in body) or "none"
+        raise Invalid(
+            "Invalid input for field/attribute body. "
+            f"It must name exactly one action (found {found})"
+        )
+    [action] = body
+    if action not in ACTIONS:
+        raise Invalid(
+            f"Invalid input for field/attribute body. Unknown action {action!r} "
+            f"(known: {', '.join(ACTIONS)})"
+        )
+    return action
+
+
+@router.post("/{server_id}/action")
+async def server_action(
+    request: Request,
+    server_id: str,
+    body: Annotated[dict[str, Any], Body()],
+    ctx: ContextDep,
+    db: DbDep,
+    temporal: TemporalDep,
+) -> dict[str, Any]:
+    """One action per request, named by the body's only key. Implemented:
+    `os-getConsoleOutput` (`{"length": N}` optional; -1 or null: the whole log)."""
+    action = the_action(body)
+    call = ActionCall(server_id, ctx, db, temporal, request.app.state.settings)
+    return await ACTIONS[action](call, body[action])
