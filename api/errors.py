@@ -71,13 +71,25 @@ def text_problem(text: str) -> str | None:
     return None
 
 
-# JSON can write such text only as an escape: \u0000, or a surrogate \ud800-\udfff.
+# In strict UTF-8 JSON such text can only be an escape: \u0000, or a surrogate \ud800-\udfff.
 _BAD_TEXT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _may_hold_bad_text(body: bytes) -> bool:
+    """False only when no text in the body can be refused (most bodies). json.loads also takes
+    raw surrogate bytes and UTF-16/32 bodies: those are not strict UTF-8, so they are looked at."""
+    if b"\x00" in body or _BAD_TEXT_ESCAPE.search(body) is not None:
+        return True
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
 
 
 def bad_text_in_body(body: bytes) -> tuple[str, str] | None:
     """(field, problem) for the first text in a JSON body that `text_problem` refuses."""
-    if _BAD_TEXT_ESCAPE.search(body) is None:  # most bodies stop here
+    if not _may_hold_bad_text(body):
         return None
     try:
         document = json.loads(body)

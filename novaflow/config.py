@@ -6,7 +6,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_STATE_DIR = Path(".state")
@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     max_build_attempts: int = 3
     # A host step not picked up by the host's compute worker within this long means the worker
     # is gone: a build moves on to another host, an undo leaves the domain to the host's reaper.
-    host_pickup_seconds: float = 30.0
+    host_pickup_seconds: float = Field(default=30.0, gt=0)
     # Keypairs one user may hold (Nova's [quota] key_pairs); negative: no limit.
     keypairs_per_user: int = 100
 

@@ -10,6 +10,7 @@ destroyed silently)."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from sqlmodel import col, select
 
@@ -21,9 +22,11 @@ from novaflow.virt.driver import LibvirtHost
 log = logging.getLogger("novaflow.reaper")
 
 
-def reap_unwanted_domains(db: Database, driver: LibvirtHost, host: str) -> list[str]:
-    """Destroy, undefine and delete the disk of every server here that is not wanted here.
-    Returns the server ids reaped. Idempotent."""
+def reap_unwanted_domains(
+    db: Database, driver: LibvirtHost, host: str, console_dir: Path | None = None
+) -> list[str]:
+    """Destroy, undefine and delete the disk (and console log) of every server here that is
+    not wanted here. Returns the server ids reaped. Idempotent."""
     found = sorted(set(driver.list_domains()) | set(driver.list_disks()))
     with db.read() as session:
         unwanted = hosts.unwanted_on_host(session, host, found)
@@ -38,6 +41,8 @@ def reap_unwanted_domains(db: Database, driver: LibvirtHost, host: str) -> list[
         started = utcnow()
         driver.undefine(server_id)
         driver.delete_disk(server_id)
+        if console_dir is not None:
+            (console_dir / f"{server_id}.log").unlink(missing_ok=True)
         log.warning("reaped the domain of server %s on %s (no claim here)", server_id, host)
         with db.write() as session:
             # Recorded under the server's latest operation: the delete or the build that

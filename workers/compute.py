@@ -51,12 +51,14 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-async def reap_forever(db: Database, driver: LibvirtHost, host: str, every: float) -> None:
+async def reap_forever(
+    db: Database, driver: LibvirtHost, host: str, every: float, console_dir: Path | None
+) -> None:
     """At start and then every `every` seconds: remove the domains and disks of servers that
     hold no claim here any more (deleted, or built elsewhere, while this host was down)."""
     while True:
         try:
-            await asyncio.to_thread(reap_unwanted_domains, db, driver, host)
+            await asyncio.to_thread(reap_unwanted_domains, db, driver, host, console_dir)
         except Exception:
             logging.getLogger("novaflow.compute").exception("reaping on %s failed", host)
         await asyncio.sleep(every)
@@ -116,7 +118,9 @@ async def main() -> None:
     )
     stop = stop_event_on_signals()
     beat = asyncio.create_task(heartbeat_forever(db, args.host, settings.heartbeat_seconds))
-    reaper = asyncio.create_task(reap_forever(db, driver, args.host, settings.reap_seconds))
+    reaper = asyncio.create_task(
+        reap_forever(db, driver, args.host, settings.reap_seconds, console_dir)
+    )
     with ThreadPoolExecutor(max_workers=16) as executor:
         worker = Worker(
             client,

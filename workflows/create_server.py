@@ -28,6 +28,7 @@ from workflows.contracts import (
     BUILD_ABORTED,
     CONTROL_TASK_QUEUE,
     HOST,
+    HOST_BUILD_DEADLINE,
     NEEDS_ATTENTION,
     OPERATION,
     PROJECT_ID,
@@ -37,6 +38,7 @@ from workflows.contracts import (
     CreateServerResult,
     FailInput,
     FinishInput,
+    HostCheck,
     NetworkInput,
     NetworkResult,
     ReserveInput,
@@ -203,39 +205,42 @@ class CreateServer(PhaseReporting):
         """Disk, domain, start on the host. Raises HostBuildFailed when another host may do."""
         request = inp.request
         pickup = timedelta(seconds=inp.host_pickup_seconds)
-        try:
-            host_undo.add(
-                "destroy on host",
-                lambda: steps.remove_domain(host, self._ref(inp, "destroy_on_host"), pickup),
-            )
+        host_undo.add(
+            "destroy on host",
+            lambda: steps.remove_domain(host, self._ref(inp, "destroy_on_host"), pickup),
+        )
+        spawn = SpawnInput(
+            ctx=self._ctx(inp, "spawn_on_host"),
+            name=inp.server.name,
+            project_id=request.project_id,
+            flavor_name=request.flavor_name,
+            image_id=request.image_id,
+            vcpus=request.vcpus,
+            memory_mb=request.memory_mb,
+            disk_gb=request.disk_gb,
+            ports=network.ports,
+            image_properties=request.image_properties,
+        )
+        waiting_since = workflow.now()
+        while True:
             self._enter(f"building on {host}: disk, domain, start")
-            power = await steps.spawn_on_host(
-                host,
-                SpawnInput(
-                    ctx=self._ctx(inp, "spawn_on_host"),
-                    name=inp.server.name,
-                    project_id=request.project_id,
-                    flavor_name=request.flavor_name,
-                    image_id=request.image_id,
-                    vcpus=request.vcpus,
-                    memory_mb=request.memory_mb,
-                    disk_gb=request.disk_gb,
-                    ports=network.ports,
-                    image_properties=request.image_properties,
-                ),
-                pickup,
-            )
-            return power.power_state
-        except ActivityError as error:
-            if is_cancelled_exception(error) or _error_type(error) == BUILD_ABORTED:
-                raise  # cancelled, or no other host would do better (bad XML, missing image)
-            if steps.not_picked_up(error):
+            try:
+                return (await steps.spawn_on_host(host, spawn, pickup)).power_state
+            except ActivityError as error:
+                if is_cancelled_exception(error) or _error_type(error) == BUILD_ABORTED:
+                    raise  # cancelled, or no other host would do better (bad XML, missing image)
+                if not steps.not_picked_up(error):
+                    raise HostBuildFailed(host, _fault_message(error)) from None
+            # Not picked up in time: a host that is up is only busy (every slot of its worker
+            # taken), so the build waits on; one that is down has failed this build.
+            waited = workflow.now() - waiting_since
+            check = HostCheck(self._ctx(inp, "check_host"), host)
+            if waited >= HOST_BUILD_DEADLINE or not (await steps.check_host(check)).up:
                 raise HostBuildFailed(
                     host,
                     f"its compute worker did not take the build within "
-                    f"{inp.host_pickup_seconds:g} s (down?)",
-                ) from None
-            raise HostBuildFailed(host, _fault_message(error)) from None
+                    f"{waited.total_seconds():.0f} s (down, or too busy)",
+                )
 
     async def _start_siblings(self, inp: CreateServerInput) -> None:
         """A multi-create reserved quota for every server at once; each other server gets its

@@ -218,12 +218,18 @@ def not_picked_up(error: ActivityError) -> bool:
     return isinstance(cause, TimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_START
 
 
+# How many times an undo or a delete waits `pickup` for a host that heartbeats but takes no
+# work (its worker lost Temporal, or every slot hangs in libvirt) before leaving the domain to
+# the host's reaper: the reaper runs in that worker, apart from its Temporal connection.
+REMOVE_DOMAIN_ROUNDS = 10
+
+
 async def remove_domain(host: str, inp: ServerRef, pickup: timedelta) -> bool:
-    """Destroy the server's domain on its host, however long that takes while the host is up.
-    Returns False when the host is down: the domain is then left to the host's own reaper,
-    which removes it when the host is back (its server holds no claim there any more), so an
-    undo or a delete never waits on a dead host."""
-    while True:
+    """Destroy the server's domain on its host, waiting while the host is up (a bounded number
+    of rounds). Returns False when the host is down, or took no work for all those rounds: the
+    domain is then left to the host's own reaper, which removes it because its server holds
+    no claim there any more, so an undo or a delete never waits on a dead host."""
+    for _ in range(REMOVE_DOMAIN_ROUNDS):
         try:
             await destroy_on_host(host, inp, pickup)
             return True
@@ -232,3 +238,7 @@ async def remove_domain(host: str, inp: ServerRef, pickup: timedelta) -> bool:
                 raise
         if not (await check_host(HostCheck(inp.ctx, host))).up:
             return False
+    workflow.logger.warning(
+        "%s took no work for %d rounds: left to its reaper", host, REMOVE_DOMAIN_ROUNDS
+    )
+    return False

@@ -58,22 +58,28 @@ def arguments(model: type[M], action: str, value: Any) -> M:
 
 
 def located_server_host(call: ActionCall, what: str) -> str:
+    return server_host_that_is_up(call.db, call.server_id, call.ctx, call.settings, what)
+
+
+def server_host_that_is_up(
+    db: Database, server_id: str, ctx: RequestContext, settings: Settings, what: str
+) -> str:
     """The host of the server the caller may see (404 otherwise), which must be up: 409 for a
     server that has no host (still building, or failed before it got one) or whose host's
-    compute worker stopped heartbeating."""
-    with call.db.read() as session:
+    compute worker stopped heartbeating (asked anyway, it would only time out)."""
+    with db.read() as session:
         server = servers.get_visible_server(
-            session, call.server_id, call.ctx.project_id, is_admin=call.ctx.is_admin
+            session, server_id, ctx.project_id, is_admin=ctx.is_admin
         )
         if not server.host:
             raise Conflict(
-                f"Instance {call.server_id} is not ready: it has no host "
+                f"Instance {server_id} is not ready: it has no host "
                 f"(vm_state {server.vm_state}), so it has no {what}."
             )
-        down_after = timedelta(seconds=call.settings.service_down_seconds)
+        down_after = timedelta(seconds=settings.service_down_seconds)
         if not hosts.is_up(session, server.host, utcnow(), down_after):
             raise Conflict(
-                f"Compute host {server.host} of instance {call.server_id} is down: "
+                f"Compute host {server.host} of instance {server_id} is down: "
                 f"its {what} cannot be read now."
             )
         return server.host

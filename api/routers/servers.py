@@ -4,7 +4,6 @@ os-instance-actions; the metadata routes are in server_metadata.py, under this r
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response
@@ -16,13 +15,14 @@ from api import operations, views
 from api.auth import RequestContext
 from api.deps import AdminDep, ContextDep, DbDep, SessionDep, TemporalDep
 from api.routers.server_actions import router as actions_router
+from api.routers.server_actions import server_host_that_is_up
 from api.routers.server_metadata import router as metadata_router
 from api.schemas import ServerCreateBody, ServerUpdateBody
 from api.server_create import build_reserve_input
-from novaflow import hosts, ipam, servers
+from novaflow import ipam, servers
 from novaflow.db import Database
-from novaflow.errors import Conflict, Invalid, NotFound, ServiceUnavailable
-from novaflow.models import InstanceAction, Server, utcnow
+from novaflow.errors import Invalid, NotFound, ServiceUnavailable
+from novaflow.models import InstanceAction, Server
 from novaflow.states import LIBVIRT_POWER_STATE, PowerState, derive_status
 from workflows.contracts import DeleteServerInput, operation_workflow_id
 
@@ -195,22 +195,10 @@ async def server_diagnostics(
     request: Request, server_id: str, ctx: AdminDep, db: DbDep, temporal: TemporalDep
 ) -> dict[str, Any]:
     """What the hypervisor itself reports (admin), asked on the server's host."""
-    down_after = timedelta(seconds=request.app.state.settings.service_down_seconds)
-
-    def locate() -> str:
-        with db.read() as session:
-            server = visible_server(session, server_id, ctx)
-            if not server.host:
-                raise Conflict(f"Cannot get diagnostics of instance {server_id}: it has no host")
-            if not hosts.is_up(session, server.host, utcnow(), down_after):
-                # Asked anyway, it would only time out (503) on a queue nobody polls.
-                raise Conflict(
-                    f"Cannot get diagnostics of instance {server_id}: its compute host "
-                    f"{server.host} is down"
-                )
-            return server.host
-
-    host = await run_in_threadpool(locate)
+    settings = request.app.state.settings
+    host = await run_in_threadpool(
+        server_host_that_is_up, db, server_id, ctx, settings, "diagnostics"
+    )
     info = await operations.diagnostics(temporal, server_id, host)
     state = LIBVIRT_POWER_STATE.get(info.state, PowerState.NOSTATE) if info.defined else None
     return {

@@ -178,7 +178,9 @@ TITLES = {
     401: "unauthorized",
     403: "forbidden",
     404: "itemNotFound",
+    405: "badMethod",
     409: "conflictingRequest",
+    415: "badMediaType",
 }
 
 

@@ -318,3 +318,23 @@ def test_keypair(nova: NovaClient, body: Any, status: int, field: str) -> None:
         response = nova.http.post("/v2.1/os-keypairs", json=body)
     refused(response, status, field)
     assert nova.http.get("/v2.1/os-keypairs").json() == before
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b'{"keypair": {"name": "k\xed\xa0\x80"}}', id="raw-surrogate-bytes"),
+        pytest.param('{"keypair": {"name": "k\\u0000"}}'.encode("utf-16"), id="utf16-escaped-nul"),
+        pytest.param('{"keypair": {"name": "k\\u0000"}}'.encode("utf-16-le"), id="utf16le-nul"),
+    ],
+)
+def test_text_no_database_can_store_is_refused_however_it_is_encoded(
+    nova: NovaClient, raw: bytes
+) -> None:
+    """JSON parsers take more than strict UTF-8 (raw surrogate bytes, UTF-16 bodies): such a
+    body is refused naming the field, not stored (PostgreSQL refuses NULs: a 500)."""
+    response = nova.http.post(
+        "/v2.1/os-keypairs", content=raw, headers={"Content-Type": "application/json"}
+    )
+    refused(response, 400, "keypair.name")
+    assert nova.keypair_names() == []

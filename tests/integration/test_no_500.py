@@ -28,7 +28,7 @@ import pytest
 from api.app import app
 from novaflow.devstack import Stack
 from novaflow.seed import PRIVATE_NETWORK_ID
-from tests.integration.client import CIRROS
+from tests.integration.client import CIRROS, TITLES
 
 Schema = dict[str, Any]
 Path = tuple[str | int, ...]
@@ -36,15 +36,6 @@ Path = tuple[str | int, ...]
 OPENAPI: dict[str, Any] = app.openapi()
 DEFS: dict[str, Schema] = OPENAPI.get("components", {}).get("schemas", {})
 METHODS = ("get", "put", "post", "delete", "patch")
-TITLES = {
-    400: "badRequest",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "itemNotFound",
-    405: "badMethod",
-    409: "conflictingRequest",
-    415: "badMediaType",
-}
 PROJECT = "p-no-500"
 USER = f"fuzzer:{PROJECT}"
 ADMIN = f"admin:{PROJECT}"
