@@ -26,6 +26,7 @@ from workflows.contracts import (
     ReserveResult,
     ServerPlacement,
     ServerRef,
+    StepContext,
     operation_workflow_id,
 )
 
@@ -141,17 +142,10 @@ class InstanceActivities:
             up = host is None or hosts.is_up(session, host, utcnow(), self.service_down)
             placement_ = ServerPlacement(host=host, exists=not server.deleted, host_up=up)
         if not up:
-            with self.db.write() as session:
-                servers.record_event(
-                    session,
-                    inp.ctx.server_id,
-                    inp.ctx.request_id,
-                    f"local_delete@{host}",
-                    start_time=utcnow(),
-                    error=f"host {host} is down: deleted in the database only; its compute "
-                    "worker removes the domain when it comes back",
-                    host=host,
-                )
+            assert host is not None
+            self._record_host_down(
+                inp.ctx, host, f"local_delete@{host}", "deleted in the database only; "
+            )
         return placement_
 
     @activity.defn(name="check_host")
@@ -161,18 +155,24 @@ class InstanceActivities:
         with self.db.read() as session:
             up = hosts.is_up(session, inp.host, utcnow(), self.service_down)
         if not up:
-            with self.db.write() as session:
-                servers.record_event(
-                    session,
-                    inp.ctx.server_id,
-                    inp.ctx.request_id,
-                    f"host_down@{inp.host}",
-                    start_time=utcnow(),
-                    error=f"host {inp.host} is down: its compute worker removes the domain "
-                    "when it comes back",
-                    host=inp.host,
-                )
+            self._record_host_down(inp.ctx, inp.host, f"host_down@{inp.host}")
         return HostStatus(up=up)
+
+    def _record_host_down(
+        self, ctx: StepContext, host: str, event: str, what_happened: str = ""
+    ) -> None:
+        """The audit trail says why the domain is still on that host, and who removes it."""
+        with self.db.write() as session:
+            servers.record_event(
+                session,
+                ctx.server_id,
+                ctx.request_id,
+                event,
+                start_time=utcnow(),
+                error=f"host {host} is down: {what_happened}its compute worker removes the "
+                "domain when it comes back",
+                host=host,
+            )
 
     @activity.defn(name="finish_delete")
     def finish_delete(self, inp: ServerRef) -> None:

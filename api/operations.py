@@ -8,6 +8,7 @@ import time
 import uuid
 from dataclasses import asdict
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from temporalio.client import (
     Client,
@@ -146,35 +147,47 @@ def _domain_error(cause: BaseException | None) -> NovaflowError:
     return NovaflowError(message)
 
 
-async def diagnostics(client: Client, server_id: str, host: str) -> DomainDiagnostics:
-    """Run ServerDiagnostics on the host and wait for it (a few seconds at most)."""
+R = TypeVar("R")
+
+
+async def _ask_host(
+    client: Client,
+    workflow: str,
+    arg: Any,
+    result_type: type[R],
+    server_id: str,
+    host: str,
+    what: str,
+) -> R:
+    """Run a short read-only workflow that asks the server's host, and wait for its answer (a
+    few seconds at most); a host that does not answer is a 503."""
     try:
         return await client.execute_workflow(
-            "ServerDiagnostics",
-            DiagnosticsInput(server_id=server_id, host=host),
-            id=f"server-{server_id}-diagnostics-{uuid.uuid4().hex[:8]}",
+            workflow,
+            arg,
+            id=f"server-{server_id}-{what}-{uuid.uuid4().hex[:8]}",
             task_queue=CONTROL_TASK_QUEUE,
             execution_timeout=timedelta(seconds=15),
-            result_type=DomainDiagnostics,
-            static_summary=f"diagnostics of server {server_id} on {host}",
+            result_type=result_type,
+            static_summary=f"{what} of server {server_id} on {host}",
         )
     except (WorkflowFailureError, RPCError) as error:
         raise ServiceUnavailable(f"Host {host} did not answer: {error}") from None
+
+
+async def diagnostics(client: Client, server_id: str, host: str) -> DomainDiagnostics:
+    """What libvirt on the host says about the server's domain (ServerDiagnostics)."""
+    inp = DiagnosticsInput(server_id=server_id, host=host)
+    return await _ask_host(
+        client, "ServerDiagnostics", inp, DomainDiagnostics, server_id, host, "diagnostics"
+    )
 
 
 async def console_output(client: Client, server_id: str, host: str, length: int | None) -> str:
-    """Run ServerConsoleOutput on the host and wait for it: the last `length` lines of the
-    server's console log (None: all the host reads of it)."""
-    try:
-        result = await client.execute_workflow(
-            "ServerConsoleOutput",
-            ConsoleOutputInput(server_id=server_id, host=host, length=length),
-            id=f"server-{server_id}-console-{uuid.uuid4().hex[:8]}",
-            task_queue=CONTROL_TASK_QUEUE,
-            execution_timeout=timedelta(seconds=15),
-            result_type=ConsoleOutput,
-            static_summary=f"console output of server {server_id} on {host}",
-        )
-    except (WorkflowFailureError, RPCError) as error:
-        raise ServiceUnavailable(f"Host {host} did not answer: {error}") from None
+    """The last `length` lines of the server's console log, read on its host
+    (ServerConsoleOutput; None: all the host reads of it)."""
+    inp = ConsoleOutputInput(server_id=server_id, host=host, length=length)
+    result = await _ask_host(
+        client, "ServerConsoleOutput", inp, ConsoleOutput, server_id, host, "console"
+    )
     return result.output

@@ -21,7 +21,7 @@ def server(nova: NovaClient) -> Iterator[str]:
     nova.wait_status(server_id, "ACTIVE")
     yield server_id
     if nova.status(server_id) != "GONE":
-        nova.delete(server_id)
+        nova.delete_and_wait(server_id)  # nothing left in flight for the next test
 
 
 def test_console_output_of_a_test_driver_server_is_empty(nova: NovaClient, server: str) -> None:

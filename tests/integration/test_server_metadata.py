@@ -24,7 +24,7 @@ def server(nova: NovaClient) -> Iterator[str]:
     nova.wait_status(server_id, "ACTIVE")
     yield server_id
     if nova.status(server_id) != "GONE":
-        nova.delete(server_id)
+        nova.delete_and_wait(server_id)  # nothing left in flight for the next test
 
 
 def url(server_id: str, key: str | None = None) -> str:
@@ -108,7 +108,7 @@ def idle(stack: Stack) -> Iterator[tuple[NovaClient, str]]:
     client = NovaClient(stack.api_url, user="alice", project="p-metadata-refusals")
     server_id = client.create_ok(name="idle", metadata={"role": "web"})
     yield client, server_id
-    client.delete(server_id)
+    client.delete_and_wait(server_id)  # nothing left in flight for the next module
     client.close()
 
 
@@ -177,7 +177,7 @@ def test_more_than_128_items_is_403_on_create_and_after(nova: NovaClient) -> Non
     overwrite = nova.http.put(url(server_id, "key-0"), json={"meta": {"key-0": "new"}})
     assert overwrite.status_code == 200, overwrite.text
     assert nova.metadata(server_id) == {**items, "key-0": "new"}
-    nova.delete(server_id)
+    nova.delete_and_wait(server_id)
 
 
 def test_another_projects_server_or_an_unknown_one_is_404(
