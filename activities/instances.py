@@ -162,17 +162,14 @@ class InstanceActivities:
         self, ctx: StepContext, host: str, event: str, what_happened: str = ""
     ) -> None:
         """The audit trail says why the domain is still on that host, and who removes it."""
-        with self.db.write() as session:
-            servers.record_event(
-                session,
-                ctx.server_id,
-                ctx.request_id,
-                event,
-                start_time=utcnow(),
-                error=f"host {host} is down: {what_happened}its compute worker removes the "
-                "domain when it comes back",
-                host=host,
-            )
+        self.recorder.record(
+            ctx,
+            event,
+            utcnow(),
+            error=f"host {host} is down: {what_happened}its compute worker removes the domain "
+            "when it comes back",
+            host=host,
+        )
 
     @activity.defn(name="finish_delete")
     def finish_delete(self, inp: ServerRef) -> None:

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from novaflow.db import Database
+from novaflow.models import Server
 from novaflow.seed import seed
 
 POSTGRES_URL = os.environ.get("NOVAFLOW_TEST_POSTGRES_URL")
@@ -28,3 +29,31 @@ def fresh_database(kind: str, tmp_path: Path) -> Database:
     db.migrate()
     seed(db)
     return db
+
+
+def add_server(
+    db: Database,
+    server_id: str | None = None,
+    *,
+    deleted: bool = False,
+    metadata: dict[str, str] | None = None,
+) -> str:
+    """A bare server row (project "p", user "u", 1 vCPU/512 MiB/1 GiB); returns its id."""
+    server = Server(
+        name=server_id or "vm",
+        project_id="p",
+        user_id="u",
+        reservation_id="r-1",
+        flavor_id="1",
+        image_id="i",
+        vcpus=1,
+        memory_mb=512,
+        disk_gb=1,
+        deleted=deleted,
+        metadata_=metadata or {},
+    )
+    if server_id is not None:
+        server.id = server_id
+    with db.write() as s:
+        s.add(server)
+    return server.id

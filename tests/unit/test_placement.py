@@ -8,7 +8,8 @@ from datetime import timedelta
 from novaflow import placement
 from novaflow.db import Database
 from novaflow.hosts import register_host, unknown_among, unwanted_on_host
-from novaflow.models import Host, Server, ServerGroup, ServerGroupMember, utcnow
+from novaflow.models import Host, ServerGroup, ServerGroupMember, utcnow
+from tests.dbs import add_server
 
 
 def add_host(
@@ -97,25 +98,6 @@ def test_host_states_mark_stale_hosts_down(db: Database) -> None:
     with db.read() as s:
         states = {h.name: h.up for h in placement.host_states(s, utcnow(), timedelta(seconds=30))}
     assert states == {"fresh": True, "stale": False}
-
-
-def add_server(db: Database, server_id: str, deleted: bool = False) -> None:
-    with db.write() as s:
-        s.add(
-            Server(
-                id=server_id,
-                name=server_id,
-                project_id="p",
-                user_id="u",
-                reservation_id="r-1",
-                flavor_id="1",
-                image_id="i",
-                vcpus=1,
-                memory_mb=512,
-                disk_gb=1,
-                deleted=deleted,
-            )
-        )
 
 
 def test_only_known_servers_without_a_claim_on_the_host_are_reaped(db: Database) -> None:

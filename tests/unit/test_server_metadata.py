@@ -13,24 +13,7 @@ from novaflow.db import Database
 from novaflow.errors import Conflict, NotFound, OverQuota
 from novaflow.models import Server
 from novaflow.states import TaskState
-
-
-def add_server(db: Database, metadata: dict[str, str] | None = None) -> str:
-    server = Server(
-        name="vm",
-        project_id="p",
-        user_id="u",
-        reservation_id="r-1",
-        flavor_id="1",
-        image_id="i",
-        vcpus=1,
-        memory_mb=512,
-        disk_gb=1,
-        metadata_=metadata or {},
-    )
-    with db.write() as s:
-        s.add(server)
-    return server.id
+from tests.dbs import add_server
 
 
 def change(db: Database, server_id: str, items: dict[str, str], *, replace: bool = False) -> None:
@@ -50,7 +33,7 @@ def stored(db: Database, server_id: str) -> Server:
 def test_merge_adds_and_overwrites_replace_drops_the_rest_delete_removes_one(
     db: Database,
 ) -> None:
-    server_id = add_server(db, {"role": "web", "tier": "1"})
+    server_id = add_server(db, metadata={"role": "web", "tier": "1"})
     created = stored(db, server_id).updated_at
 
     change(db, server_id, {"tier": "2", "owner": "ops"})
@@ -86,7 +69,7 @@ def test_a_server_holds_at_most_128_items_and_a_refused_change_changes_nothing(
 
 
 def test_a_server_being_deleted_refuses_changes_like_nova(db: Database) -> None:
-    server_id = add_server(db, {"role": "web"})
+    server_id = add_server(db, metadata={"role": "web"})
     with db.write() as s:
         servers.get_server(s, server_id).task_state = TaskState.DELETING
 
@@ -119,7 +102,7 @@ def test_only_the_owner_project_or_an_admin_sees_a_server_and_never_a_deleted_on
 
 
 def test_concurrent_merges_of_distinct_keys_all_survive(db: Database) -> None:
-    server_id = add_server(db, {"role": "web"})
+    server_id = add_server(db, metadata={"role": "web"})
     writers = 20
     start = threading.Barrier(writers)
 
