@@ -5,7 +5,7 @@ bootstrap:
 	@scripts/bootstrap.sh
 
 run: bootstrap
-	.venv/bin/python -m novaflow.devstack --state-dir .state
+	.venv/bin/python -m workers.devstack --state-dir .state
 
 test:
 	@scripts/bootstrap.sh --postgres

@@ -11,11 +11,11 @@ from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from hypervisor.faults import FaultInjector
 from novaflow import servers
 from novaflow.db import Database
 from novaflow.errors import NovaflowError
 from novaflow.models import utcnow
-from novaflow.virt.faults import FaultInjector
 from workflows.contracts import StepContext
 
 

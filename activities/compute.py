@@ -11,12 +11,15 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.base import StepRecorder
+from activities.registry import implements
+from hypervisor.errors import DomainDefinitionError, HostFailure, HypervisorError
+from hypervisor.libvirt_host import LibvirtHost
 from novaflow.db import Database
 from novaflow.models import utcnow
 from novaflow.states import LIBVIRT_POWER_STATE, PowerState
 from novaflow.virt.console import read_tail
 from novaflow.virt.domain_xml import DomainSpec, NicSpec, build_domain_xml, domain_name
-from novaflow.virt.driver import DomainDefinitionError, HostFailure, HypervisorError, LibvirtHost
+from workflows import catalog
 from workflows.contracts import (
     BUILD_ABORTED,
     HOST_FAILURE,
@@ -25,6 +28,7 @@ from workflows.contracts import (
     ConsoleOutputInput,
     DiagnosticsInput,
     DomainDiagnostics,
+    HostPowerInput,
     PowerResult,
     ServerRef,
     SpawnInput,
@@ -60,6 +64,7 @@ class ComputeActivities:
         domain_type: str = "test",
         nic_mode: str = "network",
         console_dir: Path | None = None,
+        check_boot_files: bool = True,
     ) -> None:
         """`console_dir`: where each guest's serial console is logged (`<server id>.log`);
         None for none (the test driver runs no guest that could write one)."""
@@ -70,6 +75,7 @@ class ComputeActivities:
         self.domain_type = domain_type
         self.nic_mode = nic_mode
         self.console_dir = console_dir
+        self.check_boot_files = check_boot_files
         self.recorder = StepRecorder(db)
 
     def console_log(self, server_id: str) -> Path | None:
@@ -91,8 +97,8 @@ class ComputeActivities:
     def _check_boot_files(self, spec: DomainSpec) -> None:
         """A kernel or initrd the image names must be on this host; another host may have it,
         so its absence is a host failure (reschedule), found before libvirt fails obscurely.
-        The test driver never reads them."""
-        if self.domain_type == "test":
+        (Not checked on the test driver, which never reads them.)"""
+        if not self.check_boot_files:
             return
         missing = [p for p in (spec.kernel, spec.initrd) if p and not Path(p).is_file()]
         if missing:
@@ -126,7 +132,7 @@ class ComputeActivities:
             activity.logger.exception("could not record event %s", event)
         return result
 
-    @activity.defn(name="spawn_on_host")
+    @implements(catalog.SPAWN_ON_HOST)
     def spawn_on_host(self, inp: SpawnInput) -> PowerResult:
         """Prepare the disk, define the domain, start it and wait until libvirt reports it
         running. One activity (one Temporal round trip) for the host's part of a build; each
@@ -181,7 +187,25 @@ class ComputeActivities:
         state = self.driver.power_state(server_id)
         return PowerResult(power_state=int(LIBVIRT_POWER_STATE.get(state or 0, PowerState.NOSTATE)))
 
-    @activity.defn(name="destroy_on_host")
+    @implements(catalog.POWER_ACTION_ON_HOST)
+    def power_action_on_host(self, inp: HostPowerInput) -> PowerResult:
+        """Stop, start, reboot, pause, unpause, suspend or resume the server's domain, and
+        report the power state libvirt reads afterwards. Idempotent: a domain already in the
+        wanted state is left as it is (a retried reboot reboots once more, which is harmless)."""
+        activity.heartbeat(inp.action)
+        state = self._step(
+            inp.ctx,
+            f"{inp.action}@{self.host}",
+            lambda: self.driver.power_action(
+                inp.ctx.server_id,
+                inp.action,
+                shutdown_timeout=inp.shutdown_timeout_seconds,
+                on_wait=_heartbeat,
+            ),
+        )
+        return PowerResult(power_state=int(LIBVIRT_POWER_STATE.get(state, PowerState.NOSTATE)))
+
+    @implements(catalog.DESTROY_ON_HOST)
     def destroy_on_host(self, inp: ServerRef) -> None:
         """Destroy and undefine the domain, then delete its disk and console log: the undo
         of spawn_on_host and the host's part of a delete. What is already gone counts as done."""
@@ -199,7 +223,7 @@ class ComputeActivities:
         if console_log is not None:
             console_log.unlink(missing_ok=True)
 
-    @activity.defn(name="describe_domain")
+    @implements(catalog.DESCRIBE_DOMAIN)
     def describe_domain(self, inp: DiagnosticsInput) -> DomainDiagnostics:
         """Read-only: what libvirt on this host says about the server's domain."""
         try:
@@ -217,7 +241,7 @@ class ComputeActivities:
             mac_addresses=list(info.mac_addresses),
         )
 
-    @activity.defn(name="read_console")
+    @implements(catalog.READ_CONSOLE)
     def read_console(self, inp: ConsoleOutputInput) -> ConsoleOutput:
         """Read-only: the last lines of the server's console log on this host (at most its
         last MAX_CONSOLE_BYTES are read). A host on the test driver runs no guest and logs no
@@ -233,11 +257,3 @@ class ComputeActivities:
                 type="ConsoleUnreadable",
                 non_retryable=True,
             ) from error
-
-    def all(self) -> list[Callable[..., object]]:
-        return [
-            self.spawn_on_host,
-            self.destroy_on_host,
-            self.describe_domain,
-            self.read_console,
-        ]

@@ -7,17 +7,19 @@ import time
 from dataclasses import asdict
 from datetime import timedelta
 
-from temporalio import activity
-
 from activities.base import StepRecorder, as_application_error
-from novaflow import hosts, ipam, placement, quota, servers
+from activities.registry import implements
+from hypervisor.faults import FaultInjector
+from novaflow import hosts, ipam, operations, placement, quota, servers
 from novaflow.db import Database
 from novaflow.errors import NovaflowError, RequestExpired
 from novaflow.models import Server, utcnow
 from novaflow.servers import ServerDraft
-from novaflow.virt.faults import FaultInjector
+from workflows import catalog
 from workflows.contracts import (
+    BeginInput,
     CreateRequest,
+    EndInput,
     FailInput,
     FinishInput,
     HostCheck,
@@ -27,6 +29,7 @@ from workflows.contracts import (
     ServerPlacement,
     ServerRef,
     StepContext,
+    Ticket,
     operation_workflow_id,
 )
 
@@ -74,7 +77,7 @@ class InstanceActivities:
         self.recorder = StepRecorder(db, faults)
         self.service_down = service_down
 
-    @activity.defn(name="reserve_quota")
+    @implements(catalog.RESERVE_QUOTA)
     def reserve_quota(self, inp: ReserveInput) -> ReserveResult:
         """Record the servers and reserve their quota in one transaction: all or nothing."""
         request = inp.request
@@ -111,7 +114,54 @@ class InstanceActivities:
         except NovaflowError as error:
             raise as_application_error(error) from error
 
-    @activity.defn(name="finish_create")
+    @implements(catalog.BEGIN_OPERATION)
+    def begin_operation(self, inp: BeginInput) -> Ticket:
+        """The gate of every operation but create (see novaflow/operations.py), run inside the
+        update that starts its workflow: a refusal (404, 403, 409) is the API's answer."""
+        ctx = inp.ctx
+        caller = operations.Caller(inp.project_id, inp.user_id, inp.is_admin)
+        try:
+            with self.db.write() as session:
+                begun = operations.begin(
+                    session,
+                    ctx.server_id,
+                    inp.action,
+                    inp.options,
+                    caller,
+                    request_id=ctx.request_id,
+                    workflow_id=inp.workflow_id,
+                    down_after=self.service_down,
+                    accept_until=inp.accept_until,
+                )
+                servers.record_event(
+                    session, ctx.server_id, begun.request_id, ctx.event, start_time=utcnow()
+                )
+        except NovaflowError as error:
+            raise as_application_error(error) from error
+        return Ticket(
+            request_id=begun.request_id,
+            host=begun.host,
+            host_up=begun.host_up,
+            host_action=begun.host_action,
+            running_workflow_id=begun.running_workflow_id,
+            joined=begun.joined,
+        )
+
+    @implements(catalog.END_OPERATION)
+    def end_operation(self, inp: EndInput) -> None:
+        """The operation's last write: its end state, or the failure, and the action closed."""
+        with self.recorder.step(inp.ctx, inp.ctx.event) as session:
+            operations.end(
+                session,
+                inp.ctx.server_id,
+                inp.ctx.request_id,
+                inp.action,
+                inp.options,
+                power_state=inp.power_state,
+                error=inp.error,
+            )
+
+    @implements(catalog.FINISH_CREATE)
     def finish_create(self, inp: FinishInput) -> None:
         """ACTIVE, quota committed, action finished: the last step of a successful create."""
         with self.recorder.step(inp.ctx, "finish_create", inp.host) as session:
@@ -120,19 +170,19 @@ class InstanceActivities:
             servers.mark_active(session, inp.ctx.server_id, inp.host, inp.power_state)
             servers.finish_action(session, inp.ctx.server_id, inp.ctx.request_id, error=False)
 
-    @activity.defn(name="fail_create")
+    @implements(catalog.FAIL_CREATE)
     def fail_create(self, inp: FailInput) -> None:
         """ERROR with a fault, after the compensations gave everything back."""
         with self.recorder.step(inp.ctx, "fail_create") as session:
             servers.mark_error(session, inp.ctx.server_id, inp.message, inp.details, inp.code)
             servers.finish_action(session, inp.ctx.server_id, inp.ctx.request_id, error=True)
 
-    @activity.defn(name="release_quota")
+    @implements(catalog.RELEASE_QUOTA)
     def release_quota(self, inp: ServerRef) -> None:
         with self.recorder.step(inp.ctx, inp.ctx.event or "release_quota") as session:
             quota.release(session, inp.ctx.server_id)
 
-    @activity.defn(name="load_placement")
+    @implements(catalog.LOAD_PLACEMENT)
     def load_placement(self, inp: ServerRef) -> ServerPlacement:
         with self.db.read() as session:
             server = session.get(servers.Server, inp.ctx.server_id)
@@ -148,7 +198,7 @@ class InstanceActivities:
             )
         return placement_
 
-    @activity.defn(name="check_host")
+    @implements(catalog.CHECK_HOST)
     def check_host(self, inp: HostCheck) -> HostStatus:
         """Is the host up (its worker heartbeating)? A host found down is recorded in the
         server's audit trail: its domain is left for the host's reaper."""
@@ -171,7 +221,7 @@ class InstanceActivities:
             host=host,
         )
 
-    @activity.defn(name="finish_delete")
+    @implements(catalog.FINISH_DELETE)
     def finish_delete(self, inp: ServerRef) -> None:
         """The database side of a delete, in one transaction: ports and IPs, host claims and
         quota given back, the server marked DELETED, the action finished. Idempotent."""

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from temporalio import activity
-
 from activities.base import StepRecorder
+from activities.registry import implements
+from hypervisor.faults import FaultInjector
 from novaflow import ipam, servers
 from novaflow.db import Database
 from novaflow.states import TaskState
-from novaflow.virt.faults import FaultInjector
+from workflows import catalog
 from workflows.contracts import AllocatedPort, NetworkInput, NetworkResult, ServerRef
 
 _PORT_NAMESPACE = uuid.UUID("6f1c1d1e-7c43-4d5e-9a55-2b0c7d4e8a10")
@@ -31,7 +31,7 @@ class NetworkActivities:
         self.db = db
         self.recorder = StepRecorder(db, faults)
 
-    @activity.defn(name="allocate_network")
+    @implements(catalog.ALLOCATE_NETWORK)
     def allocate_network(self, inp: NetworkInput) -> NetworkResult:
         server_id = inp.ctx.server_id
         with self.recorder.step(inp.ctx, "allocate_network") as session:
@@ -68,7 +68,7 @@ class NetworkActivities:
             servers.set_task_state(session, server_id, TaskState.SPAWNING)
             return NetworkResult(ports=allocated)
 
-    @activity.defn(name="release_network")
+    @implements(catalog.RELEASE_NETWORK)
     def release_network(self, inp: ServerRef) -> None:
         with self.recorder.step(inp.ctx, inp.ctx.event or "release_network") as session:
             ipam.release_for_server(session, inp.ctx.server_id)

@@ -9,6 +9,8 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.registry import implements
+from workflows import catalog
 from workflows.contracts import AwaitWorkflowInput
 
 
@@ -16,7 +18,7 @@ class OperationActivities:
     def __init__(self, client: Client) -> None:
         self.client = client
 
-    @activity.defn(name="cancel_operation")
+    @implements(catalog.CANCEL_OPERATION)
     async def cancel_operation(self, inp: AwaitWorkflowInput) -> None:
         """Request cancellation of the workflow and wait until it is closed. Idempotent: a
         workflow that is already closed (or never started) is simply waited for."""

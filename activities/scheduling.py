@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from temporalio import activity
-
 from activities.base import StepRecorder, as_application_error
+from activities.registry import implements
+from hypervisor.faults import FaultInjector
 from novaflow import placement, servers
 from novaflow.db import Database
 from novaflow.errors import NoValidHost
@@ -15,7 +15,7 @@ from novaflow.models import utcnow
 from novaflow.scheduler import FilterScheduler, HostState, RequestSpec
 from novaflow.scheduler import NoValidHost as NoHostPassed
 from novaflow.states import TaskState
-from novaflow.virt.faults import FaultInjector
+from workflows import catalog
 from workflows.contracts import ClaimRef, ScheduleInput, ScheduleResult, claim_id_for
 
 CANDIDATES = 3  # the chosen host and two alternates, as Nova's max_attempts default
@@ -34,7 +34,7 @@ class SchedulingActivities:
         self.service_down = service_down
         self.recorder = StepRecorder(db, faults)
 
-    @activity.defn(name="schedule")
+    @implements(catalog.SCHEDULE)
     def schedule(self, inp: ScheduleInput) -> ScheduleResult:
         """Filter and weigh (reading only), then claim the best host that still fits in one
         short write transaction; the hosts after it are the alternates."""
@@ -96,7 +96,7 @@ class SchedulingActivities:
             self.recorder.record_failure(inp.ctx, event, started, str(error), None)
             raise as_application_error(NoValidHost(str(error))) from error
 
-    @activity.defn(name="release_claim")
+    @implements(catalog.RELEASE_CLAIM)
     def release_claim(self, inp: ClaimRef) -> None:
         with self.recorder.step(inp.ctx, inp.ctx.event or "release_claim") as session:
             placement.release(session, inp.claim_id)

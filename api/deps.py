@@ -10,6 +10,7 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from api.auth import RequestContext, noauth_context
+from api.compute import ComputeAPI
 from novaflow.db import Database
 from novaflow.errors import Forbidden
 
@@ -37,8 +38,14 @@ def get_temporal(request: Request) -> Client:
     return request.app.state.temporal
 
 
+def get_compute(request: Request) -> ComputeAPI:
+    state = request.app.state
+    return ComputeAPI(state.db, state.temporal, state.settings)
+
+
 DbDep = Annotated[Database, Depends(get_db)]
 SessionDep = Annotated[Session, Depends(get_session)]
 ContextDep = Annotated[RequestContext, Depends(get_context)]
 AdminDep = Annotated[RequestContext, Depends(require_admin)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
+ComputeDep = Annotated[ComputeAPI, Depends(get_compute)]

@@ -33,6 +33,7 @@ from workflows.contracts import (
     OPERATION,
     PROJECT_ID,
     SERVER_ID,
+    BeginInput,
     ConsoleOutput,
     ConsoleOutputInput,
     CreateRequest,
@@ -40,13 +41,18 @@ from workflows.contracts import (
     DeleteServerInput,
     DiagnosticsInput,
     DomainDiagnostics,
+    OperationInput,
     ReserveInput,
     ReserveResult,
+    Ticket,
     operation_workflow_id,
 )
 
 # How long the POST waits for a control-plane worker to record and reserve.
 ACCEPT_WITHIN = timedelta(seconds=20)
+
+
+R = TypeVar("R")
 
 
 def _attributes(server_id: str, project_id: str, operation: str) -> TypedSearchAttributes:
@@ -57,6 +63,42 @@ def _attributes(server_id: str, project_id: str, operation: str) -> TypedSearchA
             SearchAttributePair(OPERATION, operation),
         ]
     )
+
+
+async def _update_with_start(
+    client: Client,
+    start: WithStartWorkflowOperation[Any, Any],
+    update: str,
+    arg: Any,
+    result_type: type[R],
+) -> R:
+    """Start an operation's workflow together with the update that makes its first write (the
+    reservation or the state gate): the caller learns at once whether it was accepted, and a
+    refusal (403, 404, 409) is the update's error, with nothing written."""
+    try:
+        return await client.execute_update_with_start_workflow(
+            update,
+            arg,
+            start_workflow_operation=start,
+            result_type=result_type,
+            # Longer than the deadline plus one database step: by the time this gives up, the
+            # first write either happened (and we got the answer) or can no longer happen.
+            rpc_timeout=ACCEPT_WITHIN + DB_STEP_TIMEOUT + timedelta(seconds=5),
+        )
+    except WorkflowUpdateFailedError as failure:
+        raise _domain_error(failure.cause) from None
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        # No control-plane worker took the request in time; the deadline in the update makes
+        # sure a worker that comes back later refuses it instead of carrying it out.
+        raise ServiceUnavailable(
+            "No control-plane worker accepted the request in time; nothing was changed. Try again."
+        ) from None
+    except RPCError as error:
+        raise ServiceUnavailable(f"The workflow service is unavailable: {error.message}") from None
+
+
+def _deadline() -> float:
+    return time.time() + ACCEPT_WITHIN.total_seconds()
 
 
 async def start_create(
@@ -87,47 +129,53 @@ async def start_create(
             f"```json\n{json.dumps(_public(request), indent=1)[:3000]}\n```"
         ),
     )
-    reserve.accept_until = time.time() + ACCEPT_WITHIN.total_seconds()
-    try:
-        return await client.execute_update_with_start_workflow(
-            "reserve",
-            reserve,
-            start_workflow_operation=start,
-            result_type=ReserveResult,
-            # Longer than the deadline plus one database step: by the time this gives up, the
-            # reservation either happened (and we got the answer) or can no longer happen.
-            rpc_timeout=ACCEPT_WITHIN + DB_STEP_TIMEOUT + timedelta(seconds=5),
-        )
-    except WorkflowUpdateFailedError as failure:
-        raise _domain_error(failure.cause) from None
-    except WorkflowUpdateRPCTimeoutOrCancelledError:
-        # No control-plane worker took the request in time; the deadline in the update makes
-        # sure a worker that comes back later refuses it instead of building it.
-        raise ServiceUnavailable(
-            "No control-plane worker accepted the request in time; nothing was created. Try again."
-        ) from None
-    except RPCError as error:
-        raise ServiceUnavailable(f"The workflow service is unavailable: {error.message}") from None
+    reserve.accept_until = _deadline()
+    return await _update_with_start(client, start, "reserve", reserve, ReserveResult)
 
 
-async def start_delete(client: Client, inp: DeleteServerInput) -> str:
-    workflow_id = operation_workflow_id(inp.server_id, "delete", inp.request_id)
-    try:
-        await client.start_workflow(
-            "DeleteServer",
-            inp,
-            id=workflow_id,
-            task_queue=CONTROL_TASK_QUEUE,
-            search_attributes=_attributes(inp.server_id, inp.project_id, "delete"),
-            memo={"request": asdict(inp)},
-            static_summary=f"delete server {inp.server_id} for {inp.user_id}@{inp.project_id}",
-            # A repeated DELETE leaves a running delete alone and restarts a failed one.
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-        )
-    except RPCError as error:
-        raise ServiceUnavailable(f"The workflow service is unavailable: {error.message}") from None
-    return workflow_id
+async def start_delete(
+    client: Client, begin: BeginInput, inp: DeleteServerInput, under_way: str | None
+) -> Ticket:
+    """Start DeleteServer with its gate. `under_way`: the workflow of a delete already under
+    way, which a repeated DELETE joins if it runs and starts again if it failed."""
+    workflow_id = under_way or operation_workflow_id(inp.server_id, "delete", inp.request_id)
+    begin.workflow_id = workflow_id
+    begin.accept_until = _deadline()
+    start = WithStartWorkflowOperation(
+        "DeleteServer",
+        inp,
+        id=workflow_id,
+        task_queue=CONTROL_TASK_QUEUE,
+        search_attributes=_attributes(inp.server_id, inp.project_id, "delete"),
+        memo={"request": asdict(inp)},
+        static_summary=f"delete server {inp.server_id} for {inp.user_id}@{inp.project_id}",
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+    )
+    return await _update_with_start(client, start, "begin", begin, Ticket)
+
+
+async def start_action(
+    client: Client, begin: BeginInput, inp: OperationInput, project_id: str
+) -> Ticket:
+    """Start a ServerAction (stop, start, reboot, lock, ...) with its state gate."""
+    server_id, request_id = begin.ctx.server_id, begin.ctx.request_id
+    workflow_id = operation_workflow_id(server_id, inp.action.lower(), request_id)
+    begin.workflow_id = workflow_id
+    begin.accept_until = _deadline()
+    options = f" {begin.options}" if begin.options else ""
+    start = WithStartWorkflowOperation(
+        "ServerAction",
+        inp,
+        id=workflow_id,
+        task_queue=CONTROL_TASK_QUEUE,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        search_attributes=_attributes(server_id, project_id, inp.action),
+        memo={"request": asdict(begin)},
+        static_summary=f"{inp.action}{options} server {server_id} for "
+        f"{begin.user_id}@{begin.project_id}",
+    )
+    return await _update_with_start(client, start, "begin", begin, Ticket)
 
 
 def _public(request: CreateRequest) -> dict[str, object]:
@@ -145,9 +193,6 @@ def _domain_error(cause: BaseException | None) -> NovaflowError:
         return ERROR_TYPES[cause.type](cause.message)
     message = cause.message if isinstance(cause, ApplicationError) else "the request failed"
     return NovaflowError(message)
-
-
-R = TypeVar("R")
 
 
 async def _ask_host(

@@ -214,3 +214,21 @@ class ConsoleOutputAction(Strict):
     """os-getConsoleOutput: the last `length` lines of the console log; -1 or null: all."""
 
     length: Annotated[int | None, BeforeValidator(_console_length)] = None
+
+
+class NoArguments(Strict):
+    """os-stop, os-start, pause, unpause, suspend, resume, unlock: `null` or `{}`."""
+
+
+class RebootAction(Strict):
+    type: Literal["SOFT", "HARD", "soft", "hard"]
+
+
+class LockAction(Strict):
+    """lock: `null`, or a reason (Nova 2.73)."""
+
+    locked_reason: Annotated[StrictStr, Field(max_length=255)] | None = None
+
+
+class ResetStateAction(Strict):
+    state: Literal["active", "error"]

@@ -49,8 +49,8 @@ from temporalio.worker import Worker  # noqa: E402
 
 from bench.bare_workflow import BARE_STEPS, BARE_TASK_QUEUE, BareWorkflow, bare_step  # noqa: E402
 from novaflow import quota  # noqa: E402
-from novaflow.devstack import SimulatedHost, Stack, free_port  # noqa: E402
 from novaflow.seed import IMAGES, PRIVATE_NETWORK_ID  # noqa: E402
+from workers.devstack import SimulatedHost, Stack, free_port  # noqa: E402
 from workflows.contracts import operation_workflow_id  # noqa: E402
 
 PROJECT = "bench"

@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     # A host step not picked up by the host's compute worker within this long means the worker
     # is gone: a build moves on to another host, an undo leaves the domain to the host's reaper.
     host_pickup_seconds: float = Field(default=30.0, gt=0)
+    # Fault injection (tests and drills: STATE_DIR/.../faults.json holds a step or fails it).
+    # Off by default: a production worker never reads the file.
+    fault_injection: bool = False
+    # How long stop and a soft reboot wait for the guest to shut down cleanly before cutting
+    # the power (Nova's shutdown_timeout and [libvirt]wait_soft_reboot_seconds).
+    shutdown_timeout_seconds: float = Field(default=60.0, ge=0, le=3600)
     # Keypairs one user may hold (Nova's [quota] key_pairs); negative: no limit.
     keypairs_per_user: int = 100
 

@@ -186,6 +186,11 @@ class Server(SQLModel, table=True):
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
     server_group_id: str | None = None
+    # Nova's lock: a locked server refuses actions from non-admins; locked_by is "owner" (a user
+    # of its project locked it) or "admin" (an admin of another project did).
+    locked: bool = False
+    locked_by: str | None = None
+    locked_reason: str | None = None
     fault_code: int | None = None
     fault_message: str | None = None
     fault_details: str | None = None

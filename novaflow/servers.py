@@ -143,71 +143,13 @@ def mark_error(session: Session, server_id: str, message: str, details: str, cod
     session.flush()
 
 
-@dataclass(frozen=True)
-class DeleteTicket:
-    """What the API needs to start (or restart) the delete of a server."""
-
-    request_id: str
-    workflow_id: str
-    project_id: str
-    running_workflow_id: str | None  # the operation the delete cancels first
-    previous_task_state: str | None
-    repeated: bool  # a delete was already under way: this is its ticket
-
-
-def begin_delete(
-    session: Session, server_id: str, request_id: str, user_id: str, workflow_id: str
-) -> DeleteTicket:
-    """Compare-and-swap the server into task 'deleting' and record the action. If a delete is
-    already under way, hand back its own ticket instead, so that a repeated DELETE can restart
-    a delete workflow that never started or failed (the caller starts it idempotently)."""
-    server = get_server(session, server_id)
-    running = running_action(session, server_id, exclude="delete")
-    running_id = running.workflow_id if running else None
-    if server.task_state == TaskState.DELETING:
-        earlier = running_action(session, server_id, only="delete")
-        if earlier is not None:
-            return DeleteTicket(
-                earlier.request_id,
-                earlier.workflow_id,
-                server.project_id,
-                running_id,
-                None,
-                repeated=True,
-            )
-    result = session.execute(
-        update(Server)
-        .where(col(Server.id) == server_id)
-        .where(col(Server.deleted).is_(False))
-        .values(task_state=TaskState.DELETING, updated_at=utcnow())
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise NotFound(f"Instance {server_id} could not be found.")
-    session.add(
-        InstanceAction(
-            server_id=server_id,
-            request_id=request_id,
-            action="delete",
-            project_id=server.project_id,
-            user_id=user_id,
-            workflow_id=workflow_id,
-        )
-    )
-    session.flush()
-    return DeleteTicket(
-        request_id, workflow_id, server.project_id, running_id, server.task_state, repeated=False
-    )
-
-
-def undo_begin_delete(session: Session, ticket: DeleteTicket, server_id: str) -> None:
-    """The delete workflow could not be started: put the server back as it was."""
+def delete_under_way(session: Session, server_id: str) -> str | None:
+    """The workflow id of the delete under way on the server, if one is."""
     server = session.get(Server, server_id)
-    if server is not None and server.task_state == TaskState.DELETING:
-        server.task_state = ticket.previous_task_state
-    action = session.get(InstanceAction, (server_id, ticket.request_id))
-    if action is not None:
-        session.delete(action)
-    session.flush()
+    if server is None or server.task_state != TaskState.DELETING:
+        return None
+    earlier = running_action(session, server_id, only="delete")
+    return earlier.workflow_id if earlier is not None else None
 
 
 def running_action(

@@ -29,6 +29,11 @@ class TaskState(StrEnum):
     POWERING_OFF = "powering-off"
     POWERING_ON = "powering-on"
     REBOOTING = "rebooting"
+    REBOOTING_HARD = "rebooting_hard"
+    PAUSING = "pausing"
+    UNPAUSING = "unpausing"
+    SUSPENDING = "suspending"
+    RESUMING = "resuming"
 
 
 class PowerState(IntEnum):
@@ -70,6 +75,7 @@ _STATUS_BY_TASK_STATE = {
     TaskState.RESIZE_MIGRATING: "RESIZE",
     TaskState.REBUILDING: "REBUILD",
     TaskState.REBOOTING: "REBOOT",
+    TaskState.REBOOTING_HARD: "HARD_REBOOT",
 }
 
 

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from novaflow.devstack import Stack, free_port
+from workers.devstack import Stack, free_port
 
 # Hosts are declared down quickly, so tests of a dead host do not wait 30 s.
 TEST_ENV = {
@@ -15,6 +15,8 @@ TEST_ENV = {
     "NOVAFLOW_HEARTBEAT_SECONDS": "1",
     # Longer than a killed compute worker takes to restart in the crash tests.
     "NOVAFLOW_HOST_PICKUP_SECONDS": "8",
+    # Tests hold and fail steps through fault files (off outside tests and drills).
+    "NOVAFLOW_FAULT_INJECTION": "1",
 }
 
 

@@ -17,13 +17,16 @@ from pathlib import Path
 from temporalio.worker import Worker
 
 from activities.compute import NIC_MODES, ComputeActivities
+from activities.registry import registered
+from hypervisor.faults import FaultInjector
+from hypervisor.libvirt_host import DEFAULT_POOL, LibvirtHost
+from hypervisor.test_driver import TestDriverHost
 from novaflow import hosts
 from novaflow.config import get_settings
 from novaflow.db import Database
-from novaflow.reaper import reap_unwanted_domains
-from novaflow.virt.driver import DEFAULT_POOL, LibvirtHost
-from novaflow.virt.faults import FaultInjector
 from workers.common import connect, setup_logging, stop_event_on_signals
+from workers.reaper import reap_unwanted_domains
+from workflows.catalog import RunsOn
 from workflows.contracts import compute_task_queue
 
 
@@ -84,15 +87,20 @@ async def main() -> None:
     settings = get_settings()
     state_dir = args.state_dir or settings.state_dir / "hosts" / args.host
     state_dir.mkdir(parents=True, exist_ok=True)
-    driver = LibvirtHost(
-        args.uri, state_dir=state_dir, faults=FaultInjector(state_dir), pool=args.pool
+    # Tests and drills only: inert unless the setting is on (off by default).
+    faults = FaultInjector(state_dir) if settings.fault_injection else None
+    simulated = args.uri.startswith("test:")  # libvirt's test driver: no real guests
+    driver = (
+        TestDriverHost(args.uri, state_dir, faults=faults, pool=args.pool)
+        if simulated
+        else LibvirtHost(args.uri, faults=faults, pool=args.pool)
     )
     driver.connect()
     info = driver.node_info()
     db = Database(settings.database_url)
-    domain_type = "test" if args.uri.startswith("test:") else "qemu"
+    domain_type = "test" if simulated else "qemu"
     # Real guests log their serial console here; the test driver runs none.
-    console_dir = state_dir / "console" if domain_type != "test" else None
+    console_dir = None if simulated else state_dir / "console"
     if console_dir is not None:
         console_dir.mkdir(exist_ok=True)
     with db.write() as session:
@@ -115,6 +123,7 @@ async def main() -> None:
         domain_type=domain_type,
         nic_mode=args.nic_mode,
         console_dir=console_dir,
+        check_boot_files=not simulated,
     )
     stop = stop_event_on_signals()
     beat = asyncio.create_task(heartbeat_forever(db, args.host, settings.heartbeat_seconds))
@@ -125,7 +134,7 @@ async def main() -> None:
         worker = Worker(
             client,
             task_queue=compute_task_queue(args.host),
-            activities=compute.all(),
+            activities=registered([compute], RunsOn.HOST),
             activity_executor=executor,
             max_concurrent_activities=16,
         )

@@ -17,13 +17,15 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.instances import InstanceActivities
 from activities.network import NetworkActivities
 from activities.operations import OperationActivities
+from activities.registry import registered
 from activities.scheduling import SchedulingActivities
+from hypervisor.faults import FaultInjector
 from novaflow.config import get_settings
 from novaflow.db import Database
 from novaflow.scheduler import FilterScheduler
-from novaflow.virt.faults import FaultInjector
 from workers.common import connect, setup_logging, stop_event_on_signals
 from workflows import ALL_WORKFLOWS
+from workflows.catalog import RunsOn
 from workflows.contracts import CONTROL_TASK_QUEUE
 
 # The workflow sandbox re-imports a workflow's modules for every run. The deterministic modules
@@ -31,7 +33,13 @@ from workflows.contracts import CONTROL_TASK_QUEUE
 # instead: imported once, which takes most of the CPU of starting a workflow off the path.
 SANDBOX = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules(
-        "workflows.contracts", "workflows.steps", "workflows.compensation", "workflows.phase"
+        "workflows.contracts",
+        "workflows.catalog",
+        "workflows.steps",
+        "workflows.compensation",
+        "workflows.phase",
+        "workflows.gate",
+        "workflows.errors",
     )
 )
 
@@ -42,8 +50,8 @@ async def main() -> None:
     db = Database(settings.database_url)
     scheduler = FilterScheduler.from_config(settings.scheduler_filters, settings.scheduler_weighers)
     client = await connect(settings)
-    # Inert unless STATE_DIR/control/faults.json exists (tests and drills).
-    faults = FaultInjector(settings.state_dir / "control")
+    # Tests and drills only (NOVAFLOW_FAULT_INJECTION): off by default.
+    faults = FaultInjector(settings.state_dir / "control") if settings.fault_injection else None
     down_after = timedelta(seconds=settings.service_down_seconds)
     instances = InstanceActivities(db, faults, down_after)
     scheduling = SchedulingActivities(db, scheduler, down_after, faults)
@@ -55,20 +63,7 @@ async def main() -> None:
             client,
             task_queue=CONTROL_TASK_QUEUE,
             workflows=ALL_WORKFLOWS,
-            activities=[
-                instances.reserve_quota,
-                instances.finish_create,
-                instances.fail_create,
-                instances.release_quota,
-                instances.load_placement,
-                instances.check_host,
-                instances.finish_delete,
-                scheduling.schedule,
-                scheduling.release_claim,
-                network.allocate_network,
-                network.release_network,
-                operations.cancel_operation,
-            ],
+            activities=registered([instances, scheduling, network, operations], RunsOn.CONTROL),
             activity_executor=executor,
             workflow_runner=SANDBOX,
             max_concurrent_activities=32,

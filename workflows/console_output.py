@@ -8,6 +8,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+from workflows import catalog
 from workflows.contracts import (
     HOST_STEP_HEARTBEAT,
     ConsoleOutput,
@@ -21,7 +22,7 @@ class ServerConsoleOutput:
     @workflow.run
     async def run(self, inp: ConsoleOutputInput) -> ConsoleOutput:
         return await workflow.execute_activity(
-            "read_console",
+            catalog.READ_CONSOLE.name,
             inp,
             result_type=ConsoleOutput,
             task_queue=compute_task_queue(inp.host),

@@ -25,7 +25,7 @@ def operation_workflow_id(server_id: str, operation: str, request_id: str) -> st
     return f"server-{server_id}-{operation}-{request_id.removeprefix('req-')[:8]}"
 
 
-# Typed search attributes, registered on the Temporal server at start (see novaflow/devstack.py).
+# Typed search attributes, registered on the Temporal server at start (see workers/devstack.py).
 SERVER_ID = SearchAttributeKey.for_keyword("ServerId")
 PROJECT_ID = SearchAttributeKey.for_keyword("ProjectId")
 OPERATION = SearchAttributeKey.for_keyword("Operation")
@@ -267,6 +267,84 @@ class FailInput:
     code: int = 500
 
 
+# ---------------------------------------------------------------- every other operation
+
+
+@dataclass
+class BeginInput:
+    """The first write of an operation, made inside its workflow by the update that starts it
+    (update-with-start): the state gate (a compare-and-swap on task_state against the states
+    Nova allows), the lock check and the instance action, in one transaction. A refusal is the
+    update's error, so the API answers 409/403/404 from the request itself."""
+
+    ctx: StepContext
+    action: str  # Nova's instance-action name: delete, stop, start, reboot, pause, lock, ...
+    project_id: str
+    user_id: str
+    is_admin: bool = False
+    workflow_id: str = ""
+    # The action's arguments, e.g. {"type": "HARD"} for reboot, {"state": "error"} for
+    # os-resetState, {"locked_reason": ...} for lock.
+    options: dict[str, str] = field(default_factory=dict)
+    # Epoch seconds after which the gate refuses: an API that gave up waiting (503) must not
+    # see its request carried out later. 0: no deadline.
+    accept_until: float = 0.0
+
+
+@dataclass
+class Ticket:
+    """What the gate let through: where the operation acts, and what is left to do."""
+
+    # The instance action the steps are recorded under: this request's, or, for a repeated
+    # delete taking over one that failed, the earlier request's.
+    request_id: str
+    host: str | None = None
+    host_up: bool = True
+    # The step on the server's host ("stop", "reboot-soft", ...); None: the gate did it all.
+    host_action: str | None = None
+    # A delete cancels the operation still running on the server first (its workflow id).
+    running_workflow_id: str | None = None
+    # Two DELETEs in the same instant: the other's workflow does it, this one ends at once.
+    joined: str | None = None
+
+
+@dataclass
+class OperationInput:
+    """A server action's workflow input; its gate's input arrives with the start."""
+
+    server_id: str
+    action: str
+    host_pickup_seconds: float = HOST_PICKUP_SECONDS
+    # How long a clean shutdown (stop, soft reboot) may take before the power is cut.
+    shutdown_timeout_seconds: float = 60.0
+
+
+@dataclass
+class OperationResult:
+    server_id: str
+    status: str  # DONE | REJECTED (the gate refused it: the API already answered 409)
+    power_state: int | None = None
+
+
+@dataclass
+class HostPowerInput:
+    ctx: StepContext
+    action: str  # stop | start | reboot-soft | reboot-hard | pause | unpause | suspend | resume
+    shutdown_timeout_seconds: float = 60.0
+
+
+@dataclass
+class EndInput:
+    """The last write of an operation: the server's new state, or its failure, and the
+    instance action finished. The new vm_state comes from the domain's table of actions."""
+
+    ctx: StepContext
+    action: str
+    power_state: int | None = None
+    error: str | None = None
+    options: dict[str, str] = field(default_factory=dict)
+
+
 # ---------------------------------------------------------------- delete
 
 
@@ -285,6 +363,7 @@ class DeleteServerInput:
 class DeleteServerResult:
     server_id: str
     host: str | None = None
+    rejected: bool = False  # the gate refused it (e.g. locked): the API answered 409
 
 
 @dataclass

@@ -50,6 +50,7 @@ from workflows.contracts import (
     claim_id_for,
     operation_workflow_id,
 )
+from workflows.errors import error_type, fault_message, reraisable
 from workflows.phase import PhaseReporting
 
 
@@ -86,7 +87,7 @@ class CreateServer(PhaseReporting):
             self._reservation = await steps.reserve_quota(inp)
         except ActivityError as error:
             self._rejected = True
-            raise _reraisable(error) from None
+            raise reraisable(error) from None
         return self._reservation
 
     @reserve.validator
@@ -164,10 +165,10 @@ class CreateServer(PhaseReporting):
                 self._enter("cancelled: giving everything back")
                 await self._compensate(inp, undo, "Build cancelled: the server is being deleted")
                 raise
-            fault = _fault_message(error)
+            fault = fault_message(error)
             self._enter(f"failed: {fault[:100]}")
             await self._compensate(inp, undo, fault)
-            raise ApplicationError(fault, type=_error_type(error), non_retryable=True) from None
+            raise ApplicationError(fault, type=error_type(error), non_retryable=True) from None
 
     # ------------------------------------------------------------ the steps
 
@@ -227,10 +228,10 @@ class CreateServer(PhaseReporting):
             try:
                 return (await steps.spawn_on_host(host, spawn, pickup)).power_state
             except ActivityError as error:
-                if is_cancelled_exception(error) or _error_type(error) == BUILD_ABORTED:
+                if is_cancelled_exception(error) or error_type(error) == BUILD_ABORTED:
                     raise  # cancelled, or no other host would do better (bad XML, missing image)
                 if not steps.not_picked_up(error):
-                    raise HostBuildFailed(host, _fault_message(error)) from None
+                    raise HostBuildFailed(host, fault_message(error)) from None
             # Not picked up in time: a host that is up is only busy (every slot of its worker
             # taken), so the build waits on; one that is down has failed this build.
             waited = workflow.now() - waiting_since
@@ -295,23 +296,3 @@ class CreateServer(PhaseReporting):
 
     def _ref(self, inp: CreateServerInput, event: str) -> ServerRef:
         return ServerRef(self._ctx(inp, event))
-
-
-def _error_type(error: BaseException) -> str:
-    cause = error.cause if isinstance(error, ActivityError) else error
-    if isinstance(cause, ApplicationError) and cause.type:
-        return cause.type
-    return type(cause).__name__
-
-
-def _fault_message(error: BaseException) -> str:
-    cause = error.cause if isinstance(error, ActivityError) and error.cause else error
-    if isinstance(cause, ApplicationError):
-        return cause.message
-    return str(cause)
-
-
-def _reraisable(error: ActivityError) -> ApplicationError:
-    """An activity's ApplicationError, re-raised from an update handler with its type kept
-    (the API maps the type to an HTTP code)."""
-    return ApplicationError(_fault_message(error), type=_error_type(error), non_retryable=True)

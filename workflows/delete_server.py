@@ -1,6 +1,9 @@
 """DeleteServer: accepted from any state, including a server whose create is still running.
 
-    cancel the running operation and wait until it has compensated
+    gate (in the update that starts the workflow): the lock; task_state -> deleting; the
+    instance action recorded (a repeated DELETE joins the running delete, or takes over a
+    failed one)
+    -> cancel the running operation and wait until it has compensated
     -> on the server's host: destroy and undefine the domain, delete its disk
        (host down, or gone meanwhile: skipped; its compute worker reaps the domain when back)
     -> in one transaction: release ports and IPs, the host claims, the quota; mark DELETED
@@ -24,22 +27,35 @@ from workflows.contracts import (
     ServerRef,
     StepContext,
 )
-from workflows.phase import PhaseReporting
+from workflows.gate import Gated
+
+# Patch ids (workflow.patched): where this workflow's commands changed while some may run.
+GATE_IN_WORKFLOW = "delete-gate-in-workflow"  # the gate moved from the API into the workflow
 
 
 @workflow.defn(name="DeleteServer")
-class DeleteServer(PhaseReporting):
+class DeleteServer(Gated):
     def __init__(self) -> None:
         self._phase = "starting"
 
     @workflow.run
     async def run(self, inp: DeleteServerInput) -> DeleteServerResult:
-        def ref(event: str) -> ServerRef:
-            return ServerRef(StepContext(inp.server_id, inp.request_id, event))
+        request_id, running = inp.request_id, inp.running_workflow_id
+        if workflow.patched(GATE_IN_WORKFLOW):
+            ticket = await self._gate()
+            if ticket is None:
+                return DeleteServerResult(inp.server_id, rejected=True)
+            if ticket.joined:
+                self._enter(f"joined {ticket.joined}, which deletes the server")
+                return DeleteServerResult(inp.server_id)
+            request_id, running = ticket.request_id, ticket.running_workflow_id
 
-        if inp.running_workflow_id:
-            self._enter(f"cancelling {inp.running_workflow_id}")
-            await steps.cancel_operation(AwaitWorkflowInput(inp.running_workflow_id))
+        def ref(event: str) -> ServerRef:
+            return ServerRef(StepContext(inp.server_id, request_id, event))
+
+        if running:
+            self._enter(f"cancelling {running}")
+            await steps.cancel_operation(AwaitWorkflowInput(running))
 
         placement = await steps.load_placement(ref("load_placement"))
         host = placement.host

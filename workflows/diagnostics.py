@@ -8,6 +8,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+from workflows import catalog
 from workflows.contracts import (
     HOST_STEP_HEARTBEAT,
     DiagnosticsInput,
@@ -21,7 +22,7 @@ class ServerDiagnostics:
     @workflow.run
     async def run(self, inp: DiagnosticsInput) -> DomainDiagnostics:
         return await workflow.execute_activity(
-            "describe_domain",
+            catalog.DESCRIBE_DOMAIN.name,
             inp,
             result_type=DomainDiagnostics,
             task_queue=compute_task_queue(inp.host),

@@ -4,13 +4,15 @@ person can read in the Temporal UI. Workflows call these instead of naming activ
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, TimeoutError, TimeoutType
 from temporalio.workflow import ActivityCancellationType
 
+from workflows import catalog
+from workflows.catalog import ActivityType
 from workflows.contracts import (
     CONTROL_TASK_QUEUE,
     DB_RETRY,
@@ -21,10 +23,13 @@ from workflows.contracts import (
     HOST_STEP_TIMEOUT,
     UNDO_RETRY,
     AwaitWorkflowInput,
+    BeginInput,
     ClaimRef,
+    EndInput,
     FailInput,
     FinishInput,
     HostCheck,
+    HostPowerInput,
     HostStatus,
     NetworkInput,
     NetworkResult,
@@ -36,19 +41,21 @@ from workflows.contracts import (
     ServerPlacement,
     ServerRef,
     SpawnInput,
+    Ticket,
     compute_task_queue,
 )
 
-T = TypeVar("T")
+In = TypeVar("In")
+Out = TypeVar("Out")
 
 
 async def _control(
-    name: str, arg: Any, result_type: type[T] | None, summary: str, retry: RetryPolicy = DB_RETRY
-) -> T:
+    kind: ActivityType[In, Out], arg: In, summary: str, retry: RetryPolicy = DB_RETRY
+) -> Out:
     return await workflow.execute_activity(
-        name,
+        kind.name,
         arg,
-        result_type=result_type,
+        result_type=kind.result,
         task_queue=CONTROL_TASK_QUEUE,
         start_to_close_timeout=DB_STEP_TIMEOUT,
         retry_policy=retry,
@@ -59,16 +66,16 @@ async def _control(
     )
 
 
-async def _local(name: str, arg: Any, result_type: type[T] | None, summary: str) -> T:
+async def _local(kind: ActivityType[In, Out], arg: In, summary: str) -> Out:
     """A short database step of the forward path, run as a local activity: by the control
     worker that runs the workflow, without a round trip through the Temporal server's task
     queue (about a third of a create's latency). Same idempotent activity, same retries; in
     the history it is a local-activity marker with its summary. A worker that dies inside it
     loses the workflow task, and the step runs again on the next worker."""
     return await workflow.execute_local_activity(
-        name,
+        kind.name,
         arg,
-        result_type=result_type,
+        result_type=kind.result,
         start_to_close_timeout=DB_STEP_TIMEOUT,
         retry_policy=DB_RETRY,
         cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
@@ -78,23 +85,23 @@ async def _local(name: str, arg: Any, result_type: type[T] | None, summary: str)
 
 async def _on_host(
     host: str,
-    name: str,
-    arg: Any,
-    result_type: type[T] | None,
+    kind: ActivityType[In, Out],
+    arg: In,
     summary: str,
     retry: RetryPolicy = HOST_RETRY,
     deadline: timedelta | None = None,
     pickup: timedelta | None = None,
-) -> T:
+    timeout: timedelta = HOST_STEP_TIMEOUT,
+) -> Out:
     return await workflow.execute_activity(
-        name,
+        kind.name,
         arg,
-        result_type=result_type,
+        result_type=kind.result,
         task_queue=compute_task_queue(host),
         schedule_to_close_timeout=deadline,
         # Not picked up in time: the host's worker is gone (this timeout is never retried).
         schedule_to_start_timeout=pickup,
-        start_to_close_timeout=HOST_STEP_TIMEOUT,
+        start_to_close_timeout=timeout,
         heartbeat_timeout=HOST_STEP_HEARTBEAT,
         retry_policy=retry,
         cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
@@ -108,9 +115,8 @@ async def _on_host(
 async def reserve_quota(inp: ReserveInput) -> ReserveResult:
     r = inp.request
     return await _local(
-        "reserve_quota",
+        catalog.RESERVE_QUOTA,
         inp,
-        ReserveResult,
         f"record {len(inp.servers)} server(s), reserve {r.vcpus} vCPU / {r.memory_mb} MiB each",
     )
 
@@ -118,63 +124,61 @@ async def reserve_quota(inp: ReserveInput) -> ReserveResult:
 async def schedule(inp: ScheduleInput) -> ScheduleResult:
     note = f" (not {', '.join(inp.exclude_hosts)})" if inp.exclude_hosts else ""
     return await _local(
-        "schedule",
+        catalog.SCHEDULE,
         inp,
-        ScheduleResult,
         f"attempt {inp.attempt}: pick a host and claim {inp.vcpus} vCPU/{inp.memory_mb} MiB/"
         f"{inp.disk_gb} GiB{note}",
     )
 
 
 async def release_claim(inp: ClaimRef) -> None:
-    await _control("release_claim", inp, None, f"release claim {inp.claim_id}", UNDO_RETRY)
+    await _control(catalog.RELEASE_CLAIM, inp, f"release claim {inp.claim_id}", UNDO_RETRY)
 
 
 async def allocate_network(inp: NetworkInput) -> NetworkResult:
     floating = sum(p.floating_ip for p in inp.ports)
     return await _local(
-        "allocate_network",
+        catalog.ALLOCATE_NETWORK,
         inp,
-        NetworkResult,
         f"allocate {len(inp.ports)} port(s) with fixed IPs, {floating} floating IP(s)",
     )
 
 
 async def release_network(inp: ServerRef) -> None:
     await _control(
-        "release_network", inp, None, "release ports, fixed and floating IPs", UNDO_RETRY
+        catalog.RELEASE_NETWORK, inp, "release ports, fixed and floating IPs", UNDO_RETRY
     )
 
 
 async def release_quota(inp: ServerRef) -> None:
-    await _control("release_quota", inp, None, "give the reserved quota back", UNDO_RETRY)
+    await _control(catalog.RELEASE_QUOTA, inp, "give the reserved quota back", UNDO_RETRY)
 
 
 async def finish_create(inp: FinishInput) -> None:
-    await _local("finish_create", inp, None, f"mark ACTIVE on {inp.host}, commit quota")
+    await _local(catalog.FINISH_CREATE, inp, f"mark ACTIVE on {inp.host}, commit quota")
 
 
 async def fail_create(inp: FailInput) -> None:
-    await _control("fail_create", inp, None, f"mark ERROR: {inp.message[:80]}", UNDO_RETRY)
+    await _control(catalog.FAIL_CREATE, inp, f"mark ERROR: {inp.message[:80]}", UNDO_RETRY)
 
 
 async def load_placement(inp: ServerRef) -> ServerPlacement:
-    return await _control("load_placement", inp, ServerPlacement, "find the server's host")
+    return await _control(catalog.LOAD_PLACEMENT, inp, "find the server's host")
 
 
 async def finish_delete(inp: ServerRef) -> None:
     await _control(
-        "finish_delete", inp, None, "release ports, IPs, claims and quota; mark DELETED", UNDO_RETRY
+        catalog.FINISH_DELETE, inp, "release ports, IPs, claims and quota; mark DELETED", UNDO_RETRY
     )
 
 
 async def check_host(inp: HostCheck) -> HostStatus:
-    return await _control("check_host", inp, HostStatus, f"is {inp.host} up (heartbeating)?")
+    return await _control(catalog.CHECK_HOST, inp, f"is {inp.host} up (heartbeating)?")
 
 
 async def cancel_operation(inp: AwaitWorkflowInput) -> None:
     await workflow.execute_activity(
-        "cancel_operation",
+        catalog.CANCEL_OPERATION.name,
         inp,
         task_queue=CONTROL_TASK_QUEUE,
         start_to_close_timeout=timedelta(minutes=10),
@@ -184,15 +188,44 @@ async def cancel_operation(inp: AwaitWorkflowInput) -> None:
     )
 
 
+async def begin_operation(inp: BeginInput) -> Ticket:
+    return await _local(
+        catalog.BEGIN_OPERATION,
+        inp,
+        f"{inp.action}: check the server's state and lock, record the action",
+    )
+
+
+async def end_operation(inp: EndInput) -> None:
+    outcome = f"failed: {inp.error[:60]}" if inp.error else "done"
+    await _control(
+        catalog.END_OPERATION, inp, f"{inp.action} {outcome}: record the state", UNDO_RETRY
+    )
+
+
 # ----------------------------------------------------------- on a host
+
+
+# A power action's host step may take a clean shutdown's timeout, then a start.
+POWER_STEP_MARGIN = timedelta(minutes=1)
+
+
+async def power_action_on_host(host: str, inp: HostPowerInput, pickup: timedelta) -> PowerResult:
+    return await _on_host(
+        host,
+        catalog.POWER_ACTION_ON_HOST,
+        inp,
+        f"{inp.action} the domain on {host}",
+        pickup=pickup,
+        timeout=timedelta(seconds=inp.shutdown_timeout_seconds) + POWER_STEP_MARGIN,
+    )
 
 
 async def spawn_on_host(host: str, inp: SpawnInput, pickup: timedelta) -> PowerResult:
     return await _on_host(
         host,
-        "spawn_on_host",
+        catalog.SPAWN_ON_HOST,
         inp,
-        PowerResult,
         f"build on {host}: {inp.disk_gb} GiB disk, define {inp.vcpus} vCPU/{inp.memory_mb} MiB "
         "domain, start, wait until running",
         deadline=HOST_BUILD_DEADLINE,
@@ -203,9 +236,8 @@ async def spawn_on_host(host: str, inp: SpawnInput, pickup: timedelta) -> PowerR
 async def destroy_on_host(host: str, inp: ServerRef, pickup: timedelta | None = None) -> None:
     await _on_host(
         host,
-        "destroy_on_host",
+        catalog.DESTROY_ON_HOST,
         inp,
-        None,
         f"destroy and undefine the domain on {host}, delete its disk",
         UNDO_RETRY,
         pickup=pickup,

@@ -2,8 +2,9 @@
 key naming the action, e.g. {"os-getConsoleOutput": {"length": 50}}.
 
 Included by the servers router (same prefix). The endpoint only dispatches: each action is one
-handler in ACTIONS, with its own model for its arguments (api/schemas.py), so adding an action
-(start, stop, reboot, ...) is adding a handler and a line.
+handler in ACTIONS, with its own model for its arguments (api/schemas.py). An action that
+changes the server starts its workflow through the service layer (api/compute.py), whose
+state gate answers 409/403 at once; it is then 202 with no body, as Nova.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -21,8 +22,15 @@ from temporalio.client import Client
 
 from api import operations
 from api.auth import RequestContext
-from api.deps import ContextDep, DbDep, TemporalDep
-from api.schemas import ConsoleOutputAction
+from api.compute import ComputeAPI
+from api.deps import ComputeDep, ContextDep, DbDep, TemporalDep
+from api.schemas import (
+    ConsoleOutputAction,
+    LockAction,
+    NoArguments,
+    RebootAction,
+    ResetStateAction,
+)
 from novaflow import hosts, servers
 from novaflow.config import Settings
 from novaflow.db import Database
@@ -43,6 +51,7 @@ class ActionCall:
     db: Database
     temporal: Client
     settings: Settings
+    compute: ComputeAPI
 
 
 def arguments(model: type[M], action: str, value: Any) -> M:
@@ -94,8 +103,38 @@ async def get_console_output(call: ActionCall, value: Any) -> dict[str, Any]:
     return {"output": await operations.console_output(call.temporal, call.server_id, host, length)}
 
 
-ACTIONS: dict[str, Callable[[ActionCall, Any], Awaitable[dict[str, Any]]]] = {
+Answer = dict[str, Any] | Response
+Handler = Callable[[ActionCall, Any], Awaitable[Answer]]
+
+
+def operation(key: str, action: str, model: type[BaseModel] = NoArguments) -> Handler:
+    """The handler of the body key `key`, an action that runs as an operation (`action`, as
+    novaflow/operations.py names it): 202 once its gate let it in."""
+
+    async def start(call: ActionCall, value: Any) -> Answer:
+        # `null` is no arguments, as Nova's {"os-stop": null} and {"lock": null}.
+        args = arguments(model, key, {} if value is None else value).model_dump(exclude_none=True)
+        options = {name: str(arg) for name, arg in args.items()}
+        if "type" in options:
+            options["type"] = options["type"].upper()
+        ticket = await call.compute.act(call.ctx, call.server_id, action, options)
+        return Response(status_code=202, headers={"x-openstack-request-id": ticket.request_id})
+
+    return start
+
+
+ACTIONS: dict[str, Handler] = {
     "os-getConsoleOutput": get_console_output,
+    "os-stop": operation("os-stop", "stop"),
+    "os-start": operation("os-start", "start"),
+    "reboot": operation("reboot", "reboot", RebootAction),
+    "pause": operation("pause", "pause"),
+    "unpause": operation("unpause", "unpause"),
+    "suspend": operation("suspend", "suspend"),
+    "resume": operation("resume", "resume"),
+    "lock": operation("lock", "lock", LockAction),
+    "unlock": operation("unlock", "unlock"),
+    "os-resetState": operation("os-resetState", "resetState", ResetStateAction),
 }
 
 
@@ -123,9 +162,13 @@ async def server_action(
     ctx: ContextDep,
     db: DbDep,
     temporal: TemporalDep,
-) -> dict[str, Any]:
-    """One action per request, named by the body's only key. Implemented:
-    `os-getConsoleOutput` (`{"length": N}` optional; -1 or null: the whole log)."""
+    compute: ComputeDep,
+) -> Any:
+    """One action per request, named by the body's only key: `os-getConsoleOutput`
+    (`{"length": N}` optional; -1 or null: the whole log) answers 200 with the output; `os-stop`,
+    `os-start`, `reboot` (`{"type": "SOFT"|"HARD"}`), `pause`, `unpause`, `suspend`, `resume`,
+    `lock` (`{"locked_reason": ...}` optional), `unlock` and `os-resetState` (admin,
+    `{"state": "active"|"error"}`) answer 202, or 409 from the server's state."""
     action = the_action(body)
-    call = ActionCall(server_id, ctx, db, temporal, request.app.state.settings)
+    call = ActionCall(server_id, ctx, db, temporal, request.app.state.settings, compute)
     return await ACTIONS[action](call, body[action])

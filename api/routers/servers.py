@@ -13,26 +13,21 @@ from starlette.concurrency import run_in_threadpool
 
 from api import operations, views
 from api.auth import RequestContext
-from api.deps import AdminDep, ContextDep, DbDep, SessionDep, TemporalDep
+from api.compute import new_request_id
+from api.deps import AdminDep, ComputeDep, ContextDep, DbDep, SessionDep, TemporalDep
 from api.routers.server_actions import router as actions_router
 from api.routers.server_actions import server_host_that_is_up
 from api.routers.server_metadata import router as metadata_router
 from api.schemas import ServerCreateBody, ServerUpdateBody
 from api.server_create import build_reserve_input
 from novaflow import ipam, servers
-from novaflow.db import Database
-from novaflow.errors import Invalid, NotFound, ServiceUnavailable
+from novaflow.errors import Invalid, NotFound
 from novaflow.models import InstanceAction, Server
 from novaflow.states import LIBVIRT_POWER_STATE, PowerState, derive_status
-from workflows.contracts import DeleteServerInput, operation_workflow_id
 
 router = APIRouter(prefix="/v2.1/servers", tags=["servers"])
 router.include_router(metadata_router)
 router.include_router(actions_router)
-
-
-def new_request_id() -> str:
-    return f"req-{uuid.uuid4()}"
 
 
 def visible_server(
@@ -154,40 +149,11 @@ def update_server(
 
 
 @router.delete("/{server_id}", status_code=204)
-async def delete_server(
-    request: Request, server_id: str, ctx: ContextDep, db: DbDep, temporal: TemporalDep
-) -> Response:
-    """Accepted from any state. Repeating it while a delete is under way restarts that delete's
-    workflow if it never started or failed (idempotent: a running one is left alone)."""
-    request_id = new_request_id()
-    workflow_id = operation_workflow_id(server_id, "delete", request_id)
-
-    def begin() -> servers.DeleteTicket:
-        with db.write() as session:
-            server = visible_server(session, server_id, ctx)
-            return servers.begin_delete(session, server.id, request_id, ctx.user_id, workflow_id)
-
-    ticket = await run_in_threadpool(begin)
-    inp = DeleteServerInput(
-        server_id=server_id,
-        request_id=ticket.request_id,
-        project_id=ticket.project_id,
-        user_id=ctx.user_id,
-        running_workflow_id=ticket.running_workflow_id,
-        host_pickup_seconds=request.app.state.settings.host_pickup_seconds,
-    )
-    try:
-        await operations.start_delete(temporal, inp)
-    except ServiceUnavailable:
-        if not ticket.repeated:
-            await run_in_threadpool(_undo_begin_delete, db, ticket, server_id)
-        raise
+async def delete_server(server_id: str, ctx: ContextDep, compute: ComputeDep) -> Response:
+    """Accepted from any state (409 only when locked, for a non-admin). Repeating it while a
+    delete is under way joins that delete, or restarts it if its workflow failed."""
+    ticket = await compute.delete(ctx, server_id)
     return Response(status_code=204, headers={"x-openstack-request-id": ticket.request_id})
-
-
-def _undo_begin_delete(db: Database, ticket: servers.DeleteTicket, server_id: str) -> None:
-    with db.write() as session:
-        servers.undo_begin_delete(session, ticket, server_id)
 
 
 @router.get("/{server_id}/diagnostics")

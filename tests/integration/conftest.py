@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from novaflow.devstack import DEFAULT_HOSTS, Stack
-from novaflow.virt.faults import clear_faults
+from hypervisor.faults import clear_faults
 from tests.integration.client import NovaClient
 from tests.stacks import running_stack
+from workers.devstack import DEFAULT_HOSTS, Stack
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,8 @@ from pathlib import Path
 from sqlmodel import col, select
 
 from novaflow.db import Database
-from novaflow.devstack import Stack
 from novaflow.models import Claim, FloatingIP, Port, Reservation
+from workers.devstack import Stack
 
 
 def domains_on_hosts(stack: Stack) -> dict[str, set[str]]:

@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from novaflow.devstack import Stack
 from novaflow.seed import PRIVATE_NETWORK_ID, PUBLIC_NETWORK_ID
 from tests.integration.client import CIRROS, NovaClient, refused
+from workers.devstack import Stack
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 DEBIAN = "6b7c0e4a-2f44-4b8e-9b1a-0c1f1d9e5a02"  # min_disk 2: too big for m1.tiny

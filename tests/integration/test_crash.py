@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-from novaflow.devstack import Stack
-from novaflow.virt.faults import clear_faults, set_fault
+from hypervisor.faults import clear_faults, set_fault
 from tests.integration.client import NovaClient, wait_until
 from tests.integration.leaks import disks_on_hosts, domains_on_hosts, leaks
+from workers.devstack import Stack
 
 
 def event_started(nova: NovaClient, server_id: str, prefix: str) -> bool:

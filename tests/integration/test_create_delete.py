@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from novaflow.devstack import Stack
 from novaflow.seed import PRIVATE_NETWORK_ID
 from tests.integration.client import NovaClient
 from tests.integration.leaks import domains_on_hosts, leaks
+from workers.devstack import Stack
 
 
 def test_create_goes_active_with_a_port_an_ip_and_an_audit_trail(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import signal
 
-from novaflow.devstack import Stack
-from novaflow.virt.faults import clear_faults, is_holding, set_fault
+from hypervisor.faults import clear_faults, is_holding, set_fault
 from tests.integration.client import NovaClient, wait_until
 from tests.integration.leaks import leaks
+from workers.devstack import Stack
 
 
 def hosts_usage(nova: NovaClient) -> dict[str, tuple[int, int, int]]:

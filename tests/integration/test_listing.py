@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from novaflow.devstack import Stack
 from tests.integration.client import NovaClient
+from workers.devstack import Stack
 
 
 def test_filters_paging_and_isolation(nova: NovaClient, stack: Stack) -> None:

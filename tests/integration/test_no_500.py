@@ -26,9 +26,9 @@ import httpx
 import pytest
 
 from api.app import app
-from novaflow.devstack import Stack
 from novaflow.seed import PRIVATE_NETWORK_ID
 from tests.integration.client import CIRROS, TITLES
+from workers.devstack import Stack
 
 Schema = dict[str, Any]
 Path = tuple[str | int, ...]

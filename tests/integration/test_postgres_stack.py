@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from novaflow.devstack import Stack
 from tests.dbs import POSTGRES_URL, fresh_database
 from tests.integration.client import NovaClient
 from tests.integration.leaks import leaks
 from tests.stacks import running_stack
+from workers.devstack import Stack
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from novaflow.devstack import Stack
 from tests.integration.client import NovaClient
 from tests.integration.leaks import leaks
+from workers.devstack import Stack
 
 
 def test_thirty_racing_creates_against_a_limit_of_ten(nova: NovaClient, stack: Stack) -> None:

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from novaflow.devstack import Stack
-from novaflow.virt.faults import set_fault
+from hypervisor.faults import set_fault
 from tests.integration.client import NovaClient, refused, wait_until
+from workers.devstack import Stack
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from novaflow.devstack import Stack
-from novaflow.virt.faults import clear_faults, is_holding, set_fault
+from hypervisor.faults import clear_faults, is_holding, set_fault
 from tests.integration.client import NovaClient, refused, wait_until
+from workers.devstack import Stack
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
 from temporalio.worker import Replayer
 
-from novaflow.devstack import Stack
-from novaflow.virt.faults import set_fault
+from hypervisor.faults import set_fault
 from tests.integration.client import NovaClient, wait_until
+from workers.devstack import Stack
 from workflows import ALL_WORKFLOWS
 
 HISTORY_DIR = Path(__file__).parent.parent / "replay" / "histories"

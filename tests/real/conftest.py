@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
+from hypervisor.libvirt_host import LibvirtHost
 from novaflow.db import Database
-from novaflow.devstack import RealHost, Stack
 from novaflow.models import Image, Server
-from novaflow.virt.driver import LibvirtHost
 from tests.integration.client import NovaClient
 from tests.real.hypervisor import CANNOT_RUN_QEMU, SCRIPT, Hypervisor
 from tests.stacks import running_stack
+from workers.devstack import RealHost, Stack
 
 
 @pytest.fixture(scope="session")

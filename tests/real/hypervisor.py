@@ -7,8 +7,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from novaflow.devstack import REPO
 from novaflow.virt.domain_xml import domain_name
+from workers.devstack import REPO
 
 SCRIPT = REPO / "scripts" / "real-hypervisor.sh"
 CANNOT_RUN_QEMU = 77  # the script's exit status when this machine cannot run QEMU at all

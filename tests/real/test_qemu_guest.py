@@ -9,11 +9,11 @@ import time
 
 import pytest
 
-from novaflow.devstack import RealHost, Stack
 from novaflow.virt.domain_xml import domain_name
 from tests.integration.client import NovaClient, wait_until
 from tests.integration.leaks import leaks
 from tests.real.hypervisor import Hypervisor, qemu_processes
+from workers.devstack import RealHost, Stack
 
 # The first run on a fresh machine installs libvirt and QEMU and fetches a kernel package.
 pytestmark = pytest.mark.timeout(900)

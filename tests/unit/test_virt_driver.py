@@ -1,4 +1,5 @@
-"""LibvirtHost against the real libvirt test driver (a node file per test, in tmp_path)."""
+"""LibvirtHost (and TestDriverHost, which remembers what the test driver forgets) against the
+real libvirt test driver (a node file per test, in tmp_path)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,16 @@ from pathlib import Path
 import libvirt
 import pytest
 
-from novaflow.virt.domain_xml import DomainSpec, NicSpec, build_domain_xml, domain_name
-from novaflow.virt.driver import (
+from hypervisor.faults import FaultInjector, clear_faults, set_fault
+from hypervisor.libvirt_host import (
     DomainDefinitionError,
     DomainNotFoundError,
     HostFailure,
     HypervisorError,
     LibvirtHost,
 )
-from novaflow.virt.faults import FaultInjector, clear_faults, set_fault
+from hypervisor.test_driver import TestDriverHost
+from novaflow.virt.domain_xml import DomainSpec, NicSpec, build_domain_xml, domain_name
 from novaflow.virt.host_xml import build_host_xml
 
 RUNNING = libvirt.VIR_DOMAIN_RUNNING
@@ -42,7 +44,7 @@ def state_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def host(uri: str, state_dir: Path) -> Iterator[LibvirtHost]:
-    host = LibvirtHost(uri, state_dir=state_dir, faults=FaultInjector(state_dir))
+    host = TestDriverHost(uri, state_dir, faults=FaultInjector(state_dir))
     host.connect()
     yield host
     host.close()
@@ -215,7 +217,7 @@ def test_unreachable_uri_is_a_hypervisor_error(tmp_path: Path) -> None:
 
 
 def test_restart_restores_domains(uri: str, state_dir: Path) -> None:
-    first = LibvirtHost(uri, state_dir=state_dir)
+    first = TestDriverHost(uri, state_dir)
     first.connect()
     running = new_server(first)
     stopped = new_server(first)
@@ -237,7 +239,7 @@ def test_restart_restores_domains(uri: str, state_dir: Path) -> None:
     plain.close()
 
     # ...but one given the state_dir replays what the first one did.
-    second = LibvirtHost(uri, state_dir=state_dir)
+    second = TestDriverHost(uri, state_dir)
     second.connect()
     try:
         assert second.power_state(running) == RUNNING
@@ -329,3 +331,36 @@ def test_injector_is_inert_without_file(tmp_path: Path) -> None:
     started = time.monotonic()
     injector.check("start")
     assert time.monotonic() - started < 5  # returned at once, no hold
+
+
+def test_power_actions_are_idempotent_and_report_the_state(host: LibvirtHost) -> None:
+    server_id = new_server(host)
+    steps = [
+        ("pause", libvirt.VIR_DOMAIN_PAUSED),
+        ("pause", libvirt.VIR_DOMAIN_PAUSED),
+        ("unpause", RUNNING),
+        ("unpause", RUNNING),
+        ("stop", SHUTOFF),
+        ("stop", SHUTOFF),
+        ("start", RUNNING),
+        ("start", RUNNING),
+        ("reboot-soft", RUNNING),
+        ("reboot-hard", RUNNING),
+        ("suspend", SHUTOFF),
+        ("suspend", SHUTOFF),
+        ("resume", RUNNING),
+        ("suspend", SHUTOFF),
+        ("reboot-hard", RUNNING),  # boots afresh: the saved memory image is dropped
+    ]
+    for action, state in steps:
+        assert host.power_action(server_id, action, shutdown_timeout=1) == state, action
+    host.power_action(server_id, "suspend")
+    host.undefine(server_id)  # a saved memory image does not stop the undefine
+    assert host.power_state(server_id) is None
+
+
+def test_a_power_action_on_a_missing_domain_or_an_unknown_action_fails(host: LibvirtHost) -> None:
+    with pytest.raises(DomainNotFoundError):
+        host.power_action(str(uuid.uuid4()), "stop")
+    with pytest.raises(ValueError, match="action"):
+        host.power_action(new_server(host), "hibernate")

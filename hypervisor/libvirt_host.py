@@ -10,15 +10,13 @@ what to do next:
   HostFailure            this host cannot build now (injected fault, no disk space, no
                          such network/pool here, guest died while starting) -> reschedule
 
-libvirt's test driver (`test:///path/host.xml`) keeps its domains in the memory of the
-connection that opened it. So for `test:` URIs with a state_dir, LibvirtHost persists what it
-did under state_dir (domain XML, a `.running` marker, created volumes) and replays it whenever it
-(re)opens the connection: a restarted compute worker gets its host's servers back.
+libvirt's test driver keeps its domains in the memory of the connection that opened it; its
+persistence across restarts lives apart, in hypervisor/test_driver.py, through the `_remember_*`
+and `_forget_*` hooks below (no-ops for a real daemon, which keeps its own state).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -27,14 +25,18 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import urlparse
 
 import libvirt
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from hypervisor.errors import (
+    DomainDefinitionError,
+    DomainNotFoundError,
+    HostFailure,
+    HypervisorError,
+)
+from hypervisor.faults import FaultInjector
 from novaflow.virt.domain_xml import METADATA_NS
-from novaflow.virt.faults import FaultInjector, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -42,23 +44,6 @@ DEFAULT_POOL = "default"  # the storage pool a host's root disks go to unless to
 CONNECT_ATTEMPTS = 3
 START_POLL_SECONDS = 0.05
 GIB = 1024**3
-
-_UNITS = {
-    "b": 1,
-    "bytes": 1,
-    "k": 1024,
-    "kib": 1024,
-    "kb": 1000,
-    "m": 1024**2,
-    "mib": 1024**2,
-    "mb": 1000**2,
-    "g": 1024**3,
-    "gib": 1024**3,
-    "gb": 1000**3,
-    "t": 1024**4,
-    "tib": 1024**4,
-    "tb": 1000**4,
-}
 
 
 @dataclass(frozen=True)
@@ -68,22 +53,6 @@ class DomainInfo:
     memory_mb: int
     cpu_time_ns: int
     mac_addresses: tuple[str, ...]
-
-
-class HypervisorError(Exception):
-    """Transient: the connection was lost, an RPC failed, a wait timed out. Retry."""
-
-
-class DomainDefinitionError(Exception):
-    """Permanent: libvirt rejected the domain XML or an argument. Do not retry."""
-
-
-class DomainNotFoundError(DomainDefinitionError):
-    """The domain an operation needs (e.g. start) is not defined on this host."""
-
-
-class HostFailure(Exception):
-    """This host cannot build right now (injected fault, out of resources). Reschedule."""
 
 
 @dataclass(frozen=True)
@@ -172,35 +141,6 @@ def _is_uuid(text: str) -> bool:
         return False
 
 
-def _to_bytes(value: str, unit: str | None) -> int:
-    factor = _UNITS.get((unit or "bytes").lower())
-    if factor is None:
-        raise ValueError(f"unknown unit {unit!r}")
-    return int(value) * factor
-
-
-def _node_file_disk_gb(uri: str, pool_name: str) -> int | None:
-    """The pool's capacity declared in a test-driver node file, if there is one."""
-    path = Path(urlparse(uri).path)
-    if not path.is_file():
-        return None
-    try:
-        root = ET.parse(path).getroot()
-    except (OSError, ET.ParseError):
-        return None
-    for pool in root.iter("pool"):
-        if pool.findtext("name") != pool_name:
-            continue
-        capacity = pool.find("capacity")
-        if capacity is None or not (capacity.text or "").strip():
-            return None
-        try:
-            return _to_bytes(capacity.text.strip(), capacity.get("unit")) // GIB
-        except ValueError:
-            return None
-    return None
-
-
 class LibvirtHost:
     """One hypervisor host, reached through libvirt at `uri`. Safe to share between threads.
 
@@ -208,25 +148,18 @@ class LibvirtHost:
     pool on the disk meant for guests; the test driver's node files declare `default`)."""
 
     def __init__(
-        self,
-        uri: str,
-        state_dir: Path | None = None,
-        faults: FaultInjector | None = None,
-        pool: str = DEFAULT_POOL,
+        self, uri: str, faults: FaultInjector | None = None, pool: str = DEFAULT_POOL
     ) -> None:
         self.uri = uri
         self.pool_name = pool
-        self._state_dir = Path(state_dir) if state_dir is not None else None
-        self._faults = faults
+        self._faults = faults  # None in production: no fault injection
         self._conn: libvirt.virConnect | None = None
         self._lock = threading.RLock()
-        # A real daemon (qemu:///system) keeps its own state; only the test driver forgets.
-        self._persist = self._state_dir is not None and uri.startswith("test:")
 
     # -- connection ---------------------------------------------------------------------------
 
     def connect(self) -> None:
-        """Open the connection (and, for a test: URI with a state_dir, restore its domains)."""
+        """Open the connection (a test-driver host then restores its domains)."""
         self._connection()
 
     def close(self) -> None:
@@ -263,8 +196,7 @@ class LibvirtHost:
             libvirt.registerErrorHandler(_ignore_libvirt_error, None)
             conn = self._open()
             self._conn = conn
-            if self._persist:
-                self._restore(conn)
+            self._opened(conn)
             return conn
 
     def _open(self) -> libvirt.virConnect:
@@ -292,11 +224,9 @@ class LibvirtHost:
             hostname = conn.getHostname()
             pool = self._pool_or_none(conn)
             disk_gb = pool.info()[1] // GIB if pool is not None else 0
-        if self.uri.startswith("test:") and pool is not None:
-            # The test driver reports 100 GiB for every pool whatever the node file says.
-            declared = _node_file_disk_gb(self.uri, self.pool_name)
-            if declared is not None:
-                disk_gb = declared
+        declared = self._declared_disk_gb() if pool is not None else None
+        if declared is not None:
+            disk_gb = declared
         return NodeInfo(
             arch=str(arch),
             vcpus=int(cpus),
@@ -343,9 +273,7 @@ class LibvirtHost:
         conn = self._connection()
         pool = self._pool(conn)
         path = self._ensure_volume(pool, volume_name(server_id), max(size_gb, 1))
-        if self._persist:
-            record = {"server_id": server_id, "size_gb": max(size_gb, 1), "image_id": image_id}
-            write_atomic(self._volume_file(server_id), json.dumps(record) + "\n")
+        self._remember_volume(server_id, max(size_gb, 1), image_id)
         return path
 
     @staticmethod
@@ -388,8 +316,7 @@ class LibvirtHost:
                 except libvirt.libvirtError as exc:
                     if _code(exc) != libvirt.VIR_ERR_NO_STORAGE_VOL:
                         raise
-        if self._persist:
-            self._volume_file(server_id).unlink(missing_ok=True)
+        self._forget_volume(server_id)
 
     # -- domains ------------------------------------------------------------------------------
 
@@ -404,11 +331,7 @@ class LibvirtHost:
                 # e.g. the uuid is already defined under another name: retrying cannot help.
                 raise DomainDefinitionError(f"define: {_message(exc)}") from exc
             raise _translate(exc, "define") from exc
-        if self._persist:
-            with _libvirt_errors("define"):
-                server_id = domain.UUIDString()
-                persistent_xml = domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-            write_atomic(self._domain_file(server_id), persistent_xml)
+        self._remember_domain(domain)
 
     def start(
         self,
@@ -460,6 +383,74 @@ class LibvirtHost:
                 on_wait()
             time.sleep(min(START_POLL_SECONDS, remaining))
 
+    # -- power actions (each idempotent: what is already so counts as done) -------------------
+
+    POWER_ACTIONS = (
+        "stop", "start", "reboot-soft", "reboot-hard", "pause", "unpause", "suspend", "resume"
+    )  # fmt: skip
+
+    def power_action(
+        self,
+        server_id: str,
+        action: str,
+        *,
+        shutdown_timeout: float = 60.0,
+        on_wait: Callable[[], None] | None = None,
+    ) -> int:
+        """Do one of POWER_ACTIONS to the domain; returns libvirt's state afterwards.
+
+        stop and a soft reboot ask the guest to shut down (ACPI) and cut the power after
+        `shutdown_timeout` seconds (Nova's shutdown_timeout and wait_soft_reboot_seconds); a
+        hard reboot cuts it at once and boots afresh (a saved memory image is dropped);
+        pause freezes the vCPUs; suspend saves the memory to disk and stops (managed save),
+        and resume or start restores it."""
+        if action not in self.POWER_ACTIONS:
+            raise ValueError(f"action: must be one of {self.POWER_ACTIONS} (got {action!r})")
+        self._check_fault("power", on_wait)
+        conn = self._connection()
+        domain = self._lookup(conn, server_id)
+        with _libvirt_errors(f"{action} {server_id}"):
+            if action in ("stop", "reboot-soft"):
+                self._shut_down(domain, server_id, shutdown_timeout, on_wait)
+            elif action == "reboot-hard":
+                self.stop(server_id)
+                if domain.hasManagedSaveImage(0):
+                    domain.managedSaveRemove(0)
+            elif action == "pause" and domain.state()[0] == libvirt.VIR_DOMAIN_RUNNING:
+                domain.suspend()
+            elif action == "unpause" and domain.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
+                domain.resume()
+            elif action == "suspend" and domain.isActive():
+                domain.managedSave(0)
+                self._mark_running(server_id, False)
+        if action in ("start", "resume", "reboot-soft", "reboot-hard"):
+            self.start(server_id, on_wait=on_wait)
+        state = self.power_state(server_id)
+        if state is None:
+            raise DomainNotFoundError(f"domain {server_id} vanished during {action}")
+        return state
+
+    def _shut_down(
+        self,
+        domain: libvirt.virDomain,
+        server_id: str,
+        timeout: float,
+        on_wait: Callable[[], None] | None,
+    ) -> None:
+        """Ask the guest to power off; cut the power if it has not after `timeout` seconds."""
+        if domain.isActive() and domain.state()[0] != libvirt.VIR_DOMAIN_PAUSED:
+            try:
+                domain.shutdown()
+            except libvirt.libvirtError as exc:
+                if domain.isActive():
+                    log.warning("clean shutdown of %s refused: %s", server_id, _message(exc))
+            deadline = time.monotonic() + timeout
+            while domain.isActive() and time.monotonic() < deadline:
+                if on_wait is not None:
+                    on_wait()
+                time.sleep(START_POLL_SECONDS)
+        self.stop(server_id)  # whatever is still running now is powered off
+
     def stop(self, server_id: str) -> None:
         """Hard power-off (virDomainDestroy). Stopped or missing counts as done."""
         conn = self._connection()
@@ -482,8 +473,7 @@ class LibvirtHost:
                 except libvirt.libvirtError as exc:
                     if _code(exc) != libvirt.VIR_ERR_NO_DOMAIN:
                         raise
-        if self._persist:
-            self._domain_file(server_id).unlink(missing_ok=True)
+        self._forget_domain(server_id)
 
     @staticmethod
     def _undefine(domain: libvirt.virDomain) -> None:
@@ -495,9 +485,12 @@ class LibvirtHost:
         try:
             domain.undefineFlags(flags)
         except libvirt.libvirtError as exc:
-            # Drivers without NVRAM (the test driver among them) reject that flag.
+            # Drivers without NVRAM (the test driver among them) reject that flag; plain
+            # undefine refuses a domain with a saved memory image (a suspended server).
             if _code(exc) not in (libvirt.VIR_ERR_INVALID_ARG, libvirt.VIR_ERR_NO_SUPPORT):
                 raise
+            if domain.hasManagedSaveImage(0):
+                domain.managedSaveRemove(0)
             domain.undefine()
 
     @staticmethod
@@ -604,70 +597,21 @@ class LibvirtHost:
             raise DomainNotFoundError(f"no domain {server_id} on {self.uri}")
         return domain
 
-    # -- persistence for the test driver -------------------------------------------------------
+    # -- hooks: what a host that forgets its domains (the test driver) must remember --------
 
-    def _domains_dir(self) -> Path:
-        assert self._state_dir is not None
-        return self._state_dir / "domains"
+    def _opened(self, conn: libvirt.virConnect) -> None:
+        """A (re)opened connection."""
 
-    def _volumes_dir(self) -> Path:
-        assert self._state_dir is not None
-        return self._state_dir / "volumes"
+    def _declared_disk_gb(self) -> int | None:
+        """The pool's size, when the driver's own figure is not to be trusted."""
+        return None
 
-    def _domain_file(self, server_id: str) -> Path:
-        return self._domains_dir() / f"{server_id}.xml"
+    def _remember_volume(self, server_id: str, size_gb: int, image_id: str) -> None: ...
 
-    def _running_file(self, server_id: str) -> Path:
-        return self._domains_dir() / f"{server_id}.running"
+    def _forget_volume(self, server_id: str) -> None: ...
 
-    def _volume_file(self, server_id: str) -> Path:
-        return self._volumes_dir() / f"{server_id}.json"
+    def _remember_domain(self, domain: libvirt.virDomain) -> None: ...
 
-    def _mark_running(self, server_id: str, running: bool) -> None:
-        if not self._persist:
-            return
-        if running:
-            write_atomic(self._running_file(server_id), "")
-        else:
-            self._running_file(server_id).unlink(missing_ok=True)
+    def _forget_domain(self, server_id: str) -> None: ...
 
-    def _restore(self, conn: libvirt.virConnect) -> None:
-        """Replay persisted volumes and domains onto a fresh test-driver connection."""
-        restored = started = 0
-        volumes_dir = self._volumes_dir()
-        if volumes_dir.is_dir():
-            pool = self._pool_or_none(conn)
-            for path in sorted(volumes_dir.glob("*.json")):
-                try:
-                    record = json.loads(path.read_text(encoding="utf-8"))
-                    if pool is None:
-                        raise HostFailure(f"no storage pool {self.pool_name!r}")
-                    self._ensure_volume(pool, volume_name(record["server_id"]), record["size_gb"])
-                except (
-                    OSError,
-                    ValueError,
-                    KeyError,
-                    TypeError,
-                    HostFailure,
-                    HypervisorError,
-                    DomainDefinitionError,
-                ) as exc:
-                    log.error("cannot restore volume from %s: %s", path, exc)
-        domains_dir = self._domains_dir()
-        if not domains_dir.is_dir():
-            return
-        for path in sorted(domains_dir.glob("*.xml")):
-            server_id = path.stem
-            try:
-                domain = conn.defineXML(path.read_text(encoding="utf-8"))
-                restored += 1
-                if self._running_file(server_id).exists() and not domain.isActive():
-                    domain.create()
-                    started += 1
-            except (OSError, libvirt.libvirtError) as exc:
-                log.error("cannot restore domain %s from %s: %s", server_id, path, exc)
-        for marker in domains_dir.glob("*.running"):
-            if not self._domain_file(marker.stem).exists():
-                marker.unlink(missing_ok=True)  # stale: its domain was undefined
-        if restored:
-            log.info("restored %d domains (%d running) on %s", restored, started, self.uri)
+    def _mark_running(self, server_id: str, running: bool) -> None: ...

@@ -14,12 +14,12 @@ from pathlib import Path
 
 from sqlmodel import col, select
 
+from hypervisor.libvirt_host import LibvirtHost
 from novaflow import hosts, servers
 from novaflow.db import Database
 from novaflow.models import InstanceAction, utcnow
-from novaflow.virt.driver import LibvirtHost
 
-log = logging.getLogger("novaflow.reaper")
+log = logging.getLogger("workers.reaper")
 
 
 def reap_unwanted_domains(

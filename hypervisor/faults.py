@@ -31,6 +31,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hypervisor.errors import HostFailure, HypervisorError
+
 log = logging.getLogger(__name__)
 
 FAULTS_FILE = "faults.json"
@@ -40,6 +42,7 @@ FAULT_STEPS = (
     "define",
     "start",
     "undefine",
+    "power",  # every power action (stop, start, reboot, pause, suspend, ...)
     # control-plane steps (the control worker's StepRecorder checks these before its transaction)
     "schedule",
     "allocate_network",
@@ -101,8 +104,6 @@ class FaultInjector:
 
     def check(self, step: str, on_wait: Callable[[], None] | None = None) -> None:
         """Apply the fault configured for `step`, if any (see the module docstring)."""
-        from novaflow.virt.driver import HostFailure, HypervisorError  # avoid an import cycle
-
         marker = holding_marker(self.path.parent, step)
         try:
             while True:

@@ -3,13 +3,14 @@
 simulated hosts on libvirt's test driver, or a real libvirt daemon (RealHost). `make run` uses
 it in the foreground; the tests use it to start real processes they can kill.
 
-    python -m novaflow.devstack [--hosts 3] [--state-dir .state]
+    python -m workers.devstack [--hosts 3] [--state-dir .state]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import socket
@@ -291,6 +292,11 @@ class Stack:
         return f"http://127.0.0.1:{self.ui_port}"
 
 
+def _without_password(url: str) -> str:
+    """A database URL fit for a banner: the password is not printed."""
+    return re.sub(r"(//[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -302,7 +308,10 @@ def main() -> None:
         DEFAULT_HOSTS[i] if i < len(DEFAULT_HOSTS) else SimulatedHost(f"host-{i}")
         for i in range(args.hosts)
     )
-    stack = Stack(state_dir=args.state_dir, hosts=hosts)
+    # A database given the usual way (NOVAFLOW_DATABASE_URL, or DATABASE_URL) is used as it is;
+    # otherwise a SQLite file under the state directory.
+    database_url = os.environ.get("NOVAFLOW_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    stack = Stack(state_dir=args.state_dir, hosts=hosts, database_url=database_url)
     stopping = False
 
     def on_signal(*_: object) -> None:
@@ -319,6 +328,8 @@ novaflow is running (state in {stack.state_dir}, logs in {stack.state_dir / "log
   API            {stack.api_url}/v2.1        (docs: {stack.api_url}/docs)
   Temporal UI    {stack.ui_url}
   hosts          {", ".join(h.name for h in stack.hosts)} (libvirt test driver)
+  database       {_without_password(str(stack.database_url))}
+  Temporal       127.0.0.1:{stack.temporal_port} (dev server, namespace default)
   auth           noauth: send 'X-Auth-Token: <user>:<project>' ('admin:<project>' is admin)
 Ctrl-C stops everything.""",
             flush=True,

@@ -1,0 +1,45 @@
+"""The first step of every operation but create: the state gate, run by the update that starts
+the workflow (update-with-start), so the caller gets 409/403/404 from the request itself and
+nothing is written before the workflow exists. Mixed into each operation's workflow class."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from workflows import steps
+from workflows.contracts import BeginInput, Ticket
+from workflows.errors import reraisable
+from workflows.phase import PhaseReporting
+
+
+class Gated(PhaseReporting):
+    _ticket: Ticket | None = None
+    _begin: BeginInput | None = None
+    _refused: bool = False
+
+    @workflow.update(name="begin")
+    async def begin(self, inp: BeginInput) -> Ticket:
+        """Check the server's state, lock and policy; record the instance action. A repeated
+        request that reaches a running operation (a second DELETE) gets the same ticket."""
+        if self._ticket is not None:
+            return self._ticket
+        if self._begin is not None:
+            raise ApplicationError(
+                "this operation is already passing its gate", type="Conflict", non_retryable=True
+            )
+        self._begin = inp
+        self._enter(f"{inp.action}: checking the server's state")
+        try:
+            self._ticket = await steps.begin_operation(inp)
+        except ActivityError as error:
+            self._refused = True
+            self._enter(f"refused: {reraisable(error).message[:100]}")
+            raise reraisable(error) from None
+        return self._ticket
+
+    async def _gate(self) -> Ticket | None:
+        """The ticket once the gate let the operation through; None if it refused it."""
+        await workflow.wait_condition(lambda: self._ticket is not None or self._refused)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._ticket

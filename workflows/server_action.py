@@ -1,0 +1,99 @@
+"""ServerAction: a power or state action on one server (Nova's POST /servers/{id}/action:
+os-stop, os-start, reboot, pause, unpause, suspend, resume, lock, unlock, os-resetState).
+
+    gate (in the update that starts the workflow): the server's state, lock and policy; the
+    task state swapped (e.g. powering-off); the instance action recorded   -> 409/403 at once
+    -> on compute@<host>: the power action, power state read from libvirt
+       (undo, registered before it: clear the task, record the failure)
+    -> the end state (e.g. SHUTOFF) and the power state written, the action finished
+
+lock, unlock and os-resetState are a database change only: the gate makes it and the
+workflow ends there. Only contracts are imported here: no I/O, replay-safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+
+from workflows import steps
+from workflows.compensation import Compensations
+from workflows.contracts import (
+    HOST,
+    NEEDS_ATTENTION,
+    EndInput,
+    HostPowerInput,
+    OperationInput,
+    OperationResult,
+    StepContext,
+)
+from workflows.errors import error_type, fault_message
+from workflows.gate import Gated
+
+
+@workflow.defn(name="ServerAction")
+class ServerAction(Gated):
+    def __init__(self) -> None:
+        self._phase = "waiting for the state gate"
+
+    @workflow.run
+    async def run(self, inp: OperationInput) -> OperationResult:
+        ticket = await self._gate()
+        if ticket is None:
+            return OperationResult(inp.server_id, "REJECTED")
+        assert self._begin is not None
+        options = self._begin.options
+        if ticket.host_action is None or ticket.host is None:
+            self._enter(f"{inp.action}: done")
+            return OperationResult(inp.server_id, "DONE")
+
+        def ctx(event: str) -> StepContext:
+            return StepContext(inp.server_id, ticket.request_id, event)
+
+        host, action = ticket.host, ticket.host_action
+        workflow.upsert_search_attributes([HOST.value_set(host)])
+        undo = Compensations()
+        failure: list[str] = []
+        undo.add(
+            "end the action as failed",
+            lambda: steps.end_operation(
+                EndInput(ctx(f"end_{inp.action}"), inp.action, error=failure[0], options=options)
+            ),
+        )
+        try:
+            self._enter(f"{action} on {host}")
+            result = await steps.power_action_on_host(
+                host,
+                HostPowerInput(ctx(action), action, inp.shutdown_timeout_seconds),
+                timedelta(seconds=inp.host_pickup_seconds),
+            )
+        except (ActivityError, asyncio.CancelledError) as error:
+            cancelled = is_cancelled_exception(error)
+            failure.append("cancelled: the server is being deleted" if cancelled else
+                           _host_fault(host, error))  # fmt: skip
+            self._enter(f"failed: {failure[0][:100]}")
+            if await undo.run():
+                workflow.upsert_search_attributes([NEEDS_ATTENTION.value_set(True)])
+            if cancelled:
+                raise
+            raise ApplicationError(failure[0], type=error_type(error), non_retryable=True) from None
+        self._enter(f"{inp.action}: recording the new state")
+        await steps.end_operation(
+            EndInput(
+                ctx(f"end_{inp.action}"),
+                inp.action,
+                power_state=result.power_state,
+                options=options,
+            )
+        )
+        self._enter(f"{inp.action}: done")
+        return OperationResult(inp.server_id, "DONE", result.power_state)
+
+
+def _host_fault(host: str, error: BaseException) -> str:
+    if isinstance(error, ActivityError) and steps.not_picked_up(error):
+        return f"compute host {host} did not take the step in time (down, or too busy)"
+    return fault_message(error)
