@@ -159,6 +159,7 @@ class InstanceActivities:
                 inp.options,
                 power_state=inp.power_state,
                 error=inp.error,
+                mark_error=inp.mark_error,
             )
 
     @implements(catalog.FINISH_CREATE)

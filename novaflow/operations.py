@@ -287,9 +287,11 @@ def end(
     *,
     power_state: int | None,
     error: str | None,
+    mark_error: bool = False,
 ) -> None:
     """The operation's last write: its end state (or, on failure, the state it left), task
-    cleared, the action finished. Idempotent; a delete that took over keeps its task."""
+    cleared, the action finished. Idempotent; a delete that took over keeps its task.
+    `mark_error`: an operator decided the server is left in ERROR, `error` its fault."""
     rule = rule_for(action, options)
     server = session.get(Server, server_id, with_for_update=True, populate_existing=True)
     if server is not None and not server.deleted:
@@ -300,5 +302,9 @@ def end(
         if power_state is not None:
             server.power_state = power_state
         server.updated_at = utcnow()
+        if mark_error:  # the server stays on its host, in ERROR with the fault
+            server.vm_state = VmState.ERROR
+            server.fault_code, server.fault_message = 500, error or "marked ERROR"
+            server.fault_details, server.fault_created = "", server.updated_at
     servers.finish_action(session, server_id, request_id, error=error is not None)
     session.flush()

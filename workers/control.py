@@ -39,6 +39,7 @@ SANDBOX = SandboxedWorkflowRunner(
         "workflows.compensation",
         "workflows.phase",
         "workflows.gate",
+        "workflows.parking",
         "workflows.errors",
     )
 )

@@ -343,6 +343,8 @@ class EndInput:
     power_state: int | None = None
     error: str | None = None
     options: dict[str, str] = field(default_factory=dict)
+    # An operator decided (mark-error) that the server is left in ERROR with `error` as fault.
+    mark_error: bool = False
 
 
 # ---------------------------------------------------------------- delete

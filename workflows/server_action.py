@@ -4,7 +4,9 @@ os-stop, os-start, reboot, pause, unpause, suspend, resume, lock, unlock, os-res
     gate (in the update that starts the workflow): the server's state, lock and policy; the
     task state swapped (e.g. powering-off); the instance action recorded   -> 409/403 at once
     -> on compute@<host>: the power action, power state read from libvirt
-       (undo, registered before it: clear the task, record the failure)
+       (undo, registered before it: clear the task, record the failure; the host took the
+       step and then stopped answering: park until a person signals retry, rollback or
+       mark-error, see parking.py)
     -> the end state (e.g. SHUTOFF) and the power state written, the action finished
 
 lock, unlock and os-resetState are a database change only: the gate makes it and the
@@ -28,14 +30,16 @@ from workflows.contracts import (
     HostPowerInput,
     OperationInput,
     OperationResult,
+    PowerResult,
     StepContext,
 )
 from workflows.errors import error_type, fault_message
 from workflows.gate import Gated
+from workflows.parking import Decision, Parkable, outcome_unknown
 
 
 @workflow.defn(name="ServerAction")
-class ServerAction(Gated):
+class ServerAction(Gated, Parkable):
     def __init__(self) -> None:
         self._phase = "waiting for the state gate"
 
@@ -64,12 +68,7 @@ class ServerAction(Gated):
             ),
         )
         try:
-            self._enter(f"{action} on {host}")
-            result = await steps.power_action_on_host(
-                host,
-                HostPowerInput(ctx(action), action, inp.shutdown_timeout_seconds),
-                timedelta(seconds=inp.host_pickup_seconds),
-            )
+            result = await self._on_host(inp, host, action, ctx(action))
         except (ActivityError, asyncio.CancelledError) as error:
             cancelled = is_cancelled_exception(error)
             failure.append("cancelled: the server is being deleted" if cancelled else
@@ -80,6 +79,18 @@ class ServerAction(Gated):
             if cancelled:
                 raise
             raise ApplicationError(failure[0], type=error_type(error), non_retryable=True) from None
+        except MarkedError as marked:
+            self._enter("marking ERROR, as decided")
+            await steps.end_operation(
+                EndInput(
+                    ctx(f"end_{inp.action}"),
+                    inp.action,
+                    error=str(marked),
+                    options=options,
+                    mark_error=True,
+                )
+            )
+            raise ApplicationError(str(marked), type="MarkedError", non_retryable=True) from None
         self._enter(f"{inp.action}: recording the new state")
         await steps.end_operation(
             EndInput(
@@ -91,6 +102,36 @@ class ServerAction(Gated):
         )
         self._enter(f"{inp.action}: done")
         return OperationResult(inp.server_id, "DONE", result.power_state)
+
+    async def _on_host(
+        self, inp: OperationInput, host: str, action: str, ctx: StepContext
+    ) -> PowerResult:
+        """The host step; parked when its outcome is unknown, and then what a person decides:
+        retry runs it again, rollback fails it (compensation), mark-error raises MarkedError."""
+        while True:
+            self._enter(f"{action} on {host}")
+            try:
+                return await steps.power_action_on_host(
+                    host,
+                    HostPowerInput(ctx, action, inp.shutdown_timeout_seconds),
+                    timedelta(seconds=inp.host_pickup_seconds),
+                )
+            except ActivityError as error:
+                if not outcome_unknown(error):
+                    raise
+                decision = await self._park(
+                    f"{action} on {host}: the host took the step, then stopped answering"
+                )
+                if decision == Decision.ROLLBACK:
+                    raise
+                if decision == Decision.MARK_ERROR:
+                    raise MarkedError(
+                        f"{action} on {host} had an unknown outcome; marked ERROR by an operator"
+                    ) from None
+
+
+class MarkedError(Exception):
+    """An operator decided a parked operation leaves its server in ERROR."""
 
 
 def _host_fault(host: str, error: BaseException) -> str:

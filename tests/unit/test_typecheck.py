@@ -20,6 +20,7 @@ def test_workflows_activities_and_workers_type_check() -> None:
             "workflows",
             "activities",
             "workers",
+            "cli",
             "--ignore-missing-imports",
             "--follow-imports=silent",
             "--no-error-summary",
