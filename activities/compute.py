@@ -104,28 +104,37 @@ class ComputeActivities:
         if missing:
             raise HostFailure(f"boot files of image {spec.image_id} missing: {', '.join(missing)}")
 
-    def _step(self, ctx: StepContext, event: str, work: Callable[[], T], undo: bool = False) -> T:
-        """Run one hypervisor step, sort its errors, record it in the audit trail.
+    @staticmethod
+    def _sorted(work: Callable[[], T], undo: bool = False) -> T:
+        """Run one hypervisor call with its errors sorted for the workflow.
 
         A build step that fails for good on this host says so (non-retryable: the workflow
         reschedules or aborts). An undo step never gives up: whatever the error, it is
         retried with backoff until it succeeds, and a person watching the Temporal UI sees
         the attempts and the last error."""
-        started = utcnow()
         try:
-            result = work()
+            return work()
         except HostFailure as error:
-            self.recorder.record_failure(ctx, event, started, str(error), self.host)
             raise ApplicationError(str(error), type=HOST_FAILURE, non_retryable=not undo) from error
         except DomainDefinitionError as error:
-            self.recorder.record_failure(ctx, event, started, str(error), self.host)
             raise ApplicationError(
                 str(error), type=BUILD_ABORTED, non_retryable=not undo
             ) from error
         except HypervisorError as error:
             # Transient (connection lost...): Temporal retries with backoff.
-            self.recorder.record_failure(ctx, event, started, str(error), self.host)
             raise ApplicationError(str(error), type="HypervisorError") from error
+
+    def _step(self, ctx: StepContext, event: str, work: Callable[[], T], undo: bool = False) -> T:
+        """A step of create or delete, recorded in the audit trail from here. (Those steps
+        predate the rule that compute workers do not write to the database; the host plane
+        moves their records to the control plane. New steps, like the power actions, are
+        recorded by the workflow's last step instead.)"""
+        started = utcnow()
+        try:
+            result = self._sorted(work, undo)
+        except ApplicationError as error:
+            self.recorder.record_failure(ctx, event, started, error.message, self.host)
+            raise
         try:
             self.recorder.record(ctx, event, started, host=self.host)
         except Exception:  # the audit trail must not turn a done step into a host failure
@@ -192,10 +201,8 @@ class ComputeActivities:
         """Stop, start, reboot, pause, unpause, suspend or resume the server's domain, and
         report the power state libvirt reads afterwards. Idempotent: a domain already in the
         wanted state is left as it is (a retried reboot reboots once more, which is harmless)."""
-        activity.heartbeat(inp.action)
-        state = self._step(
-            inp.ctx,
-            f"{inp.action}@{self.host}",
+        activity.heartbeat(inp.action)  # a retry whose host vanished then knows it ran
+        state = self._sorted(
             lambda: self.driver.power_action(
                 inp.ctx.server_id,
                 inp.action,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from activities.base import StepRecorder, as_application_error
 from activities.registry import implements
@@ -161,6 +161,18 @@ class InstanceActivities:
                 error=inp.error,
                 mark_error=inp.mark_error,
             )
+            step = inp.host_step
+            if step is not None:
+                servers.record_event(
+                    session,
+                    inp.ctx.server_id,
+                    inp.ctx.request_id,
+                    step.event,
+                    start_time=datetime.fromtimestamp(step.started, UTC),
+                    finish_time=datetime.fromtimestamp(step.finished, UTC),
+                    error=step.error,
+                    host=step.host,
+                )
 
     @implements(catalog.FINISH_CREATE)
     def finish_create(self, inp: FinishInput) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
@@ -197,15 +198,17 @@ def record_event(
     start_time,  # type: ignore[no-untyped-def]
     error: str | None = None,
     host: str | None = None,
+    finish_time: datetime | None = None,
 ) -> None:
-    """Record one finished step. A retried step overwrites its own row, never duplicates."""
+    """Record one finished step (now, unless `finish_time` says when). A retried step
+    overwrites its own row, never duplicates."""
     row = session.get(InstanceActionEvent, (server_id, request_id, event))
     if row is None:
         row = InstanceActionEvent(
             server_id=server_id, request_id=request_id, event=event, start_time=start_time
         )
         session.add(row)
-    row.finish_time = utcnow()
+    row.finish_time = finish_time or utcnow()
     row.result = "Error" if error else "Success"
     row.details = error
     row.host = host

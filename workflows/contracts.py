@@ -334,6 +334,18 @@ class HostPowerInput:
 
 
 @dataclass
+class HostStepRecord:
+    """A host step as the workflow saw it, for the audit trail (compute workers write nothing
+    to the database: the control plane records their steps)."""
+
+    event: str  # e.g. "stop@host-b"
+    host: str
+    started: float  # epoch seconds
+    finished: float
+    error: str | None = None
+
+
+@dataclass
 class EndInput:
     """The last write of an operation: the server's new state, or its failure, and the
     instance action finished. The new vm_state comes from the domain's table of actions."""
@@ -345,6 +357,7 @@ class EndInput:
     options: dict[str, str] = field(default_factory=dict)
     # An operator decided (mark-error) that the server is left in ERROR with `error` as fault.
     mark_error: bool = False
+    host_step: HostStepRecord | None = None
 
 
 # ---------------------------------------------------------------- delete

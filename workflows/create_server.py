@@ -51,6 +51,7 @@ from workflows.contracts import (
     operation_workflow_id,
 )
 from workflows.errors import error_type, fault_message, reraisable
+from workflows.gate import first_write_decided
 from workflows.phase import PhaseReporting
 
 
@@ -67,7 +68,7 @@ class CreateServer(PhaseReporting):
     def __init__(self) -> None:
         self._reservation: ReserveResult | None = None
         self._reserve_input: ReserveInput | None = None
-        self._rejected = False
+        self._reserve_answered = asyncio.Event()
         self._phase = "waiting for the quota reservation"
 
     # ------------------------------------------------------------ messages
@@ -77,7 +78,7 @@ class CreateServer(PhaseReporting):
         """Record the server(s) and reserve quota: the API sends this with the start."""
         self._reserve_input = inp
         if inp.accept_until and workflow.now().timestamp() > inp.accept_until:
-            self._rejected = True  # the API gave up waiting (503): never build it later
+            self._reserve_answered.set()  # the API gave up waiting (503): never build it later
             raise ApplicationError(
                 "the request expired before a worker took it",
                 type="RequestExpired",
@@ -86,8 +87,9 @@ class CreateServer(PhaseReporting):
         try:
             self._reservation = await steps.reserve_quota(inp)
         except ActivityError as error:
-            self._rejected = True
             raise reraisable(error) from None
+        finally:
+            self._reserve_answered.set()
         return self._reservation
 
     @reserve.validator
@@ -103,8 +105,7 @@ class CreateServer(PhaseReporting):
         if not inp.reserved:
             # The API starts this workflow together with the reservation update (update-with-
             # start): the update is in the very first workflow task, so no timer is needed.
-            await workflow.wait_condition(lambda: self._reservation is not None or self._rejected)
-            await workflow.wait_condition(workflow.all_handlers_finished)
+            await first_write_decided(self._reserve_answered)
             if self._reservation is None or server_id not in self._reservation.server_ids:
                 return CreateServerResult(server_id, "REJECTED", fault="over quota")
             # Every reserved sibling gets its workflow, even if a delete cancels this one now.

@@ -4,6 +4,8 @@ nothing is written before the workflow exists. Mixed into each operation's workf
 
 from __future__ import annotations
 
+import asyncio
+
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
@@ -13,10 +15,27 @@ from workflows.errors import reraisable
 from workflows.phase import PhaseReporting
 
 
+async def first_write_decided(decided: asyncio.Event) -> None:
+    """Wait until the update that makes an operation's first write has answered, either way.
+
+    An asyncio.Event set by the handler, not a wait_condition: the SDK (1.35) does not
+    re-check conditions in an activation whose only news is a failed update, so a run waiting
+    on a condition that the failure made true would wait for ever (seen: refused creates
+    left running)."""
+    await decided.wait()
+    if not workflow.all_handlers_finished():
+        await workflow.wait_condition(workflow.all_handlers_finished)
+
+
 class Gated(PhaseReporting):
     _ticket: Ticket | None = None
     _begin: BeginInput | None = None
-    _refused: bool = False
+    _decided: asyncio.Event | None = None
+
+    def _gate_decided(self) -> asyncio.Event:
+        if self._decided is None:
+            self._decided = asyncio.Event()
+        return self._decided
 
     @workflow.update(name="begin")
     async def begin(self, inp: BeginInput) -> Ticket:
@@ -33,13 +52,13 @@ class Gated(PhaseReporting):
         try:
             self._ticket = await steps.begin_operation(inp)
         except ActivityError as error:
-            self._refused = True
             self._enter(f"refused: {reraisable(error).message[:100]}")
             raise reraisable(error) from None
+        finally:
+            self._gate_decided().set()
         return self._ticket
 
     async def _gate(self) -> Ticket | None:
         """The ticket once the gate let the operation through; None if it refused it."""
-        await workflow.wait_condition(lambda: self._ticket is not None or self._refused)
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await first_write_decided(self._gate_decided())
         return self._ticket

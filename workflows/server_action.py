@@ -28,6 +28,7 @@ from workflows.contracts import (
     NEEDS_ATTENTION,
     EndInput,
     HostPowerInput,
+    HostStepRecord,
     OperationInput,
     OperationResult,
     PowerResult,
@@ -59,12 +60,25 @@ class ServerAction(Gated, Parkable):
 
         host, action = ticket.host, ticket.host_action
         workflow.upsert_search_attributes([HOST.value_set(host)])
+        started = workflow.now().timestamp()
+
+        def host_step(error: str | None = None) -> HostStepRecord:
+            return HostStepRecord(
+                f"{action}@{host}", host, started, workflow.now().timestamp(), error
+            )
+
         undo = Compensations()
         failure: list[str] = []
         undo.add(
             "end the action as failed",
             lambda: steps.end_operation(
-                EndInput(ctx(f"end_{inp.action}"), inp.action, error=failure[0], options=options)
+                EndInput(
+                    ctx(f"end_{inp.action}"),
+                    inp.action,
+                    error=failure[0],
+                    options=options,
+                    host_step=host_step(failure[0]),
+                )
             ),
         )
         try:
@@ -88,6 +102,7 @@ class ServerAction(Gated, Parkable):
                     error=str(marked),
                     options=options,
                     mark_error=True,
+                    host_step=host_step(str(marked)),
                 )
             )
             raise ApplicationError(str(marked), type="MarkedError", non_retryable=True) from None
@@ -98,6 +113,7 @@ class ServerAction(Gated, Parkable):
                 inp.action,
                 power_state=result.power_state,
                 options=options,
+                host_step=host_step(),
             )
         )
         self._enter(f"{inp.action}: done")
