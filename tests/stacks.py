@@ -17,6 +17,8 @@ TEST_ENV = {
     "NOVAFLOW_HOST_PICKUP_SECONDS": "8",
     # Tests hold and fail steps through fault files (off outside tests and drills).
     "NOVAFLOW_FAULT_INJECTION": "1",
+    # The real tier's guest ignores ACPI: a clean shutdown gives up (and cuts power) quickly.
+    "NOVAFLOW_SHUTDOWN_TIMEOUT_SECONDS": "3",
 }
 
 

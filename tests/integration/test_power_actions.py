@@ -14,6 +14,7 @@ import pytest
 from hypervisor.faults import clear_faults, is_holding, set_fault
 from tests.integration.client import NovaClient, refused, wait_until
 from tests.integration.leaks import domains_on_hosts, leaks
+from tests.integration.test_temporal_ui import visible
 from workers.devstack import Stack
 
 
@@ -119,7 +120,9 @@ WRONG_STATE = [
 ]
 
 
-def test_an_action_from_a_state_nova_refuses_is_a_409(nova: NovaClient, server: str) -> None:
+def test_an_action_from_a_state_nova_refuses_is_a_409(
+    nova: NovaClient, server: str, stack: Stack
+) -> None:
     before = nova.show(server)
     for body, named in WRONG_STATE:
         message = refused(nova.server_action(server, body), 409, named, server)
@@ -130,8 +133,11 @@ def test_an_action_from_a_state_nova_refuses_is_a_409(nova: NovaClient, server: 
         refused(nova.server_action(server, body), 409, "vm_state stopped")
     after = nova.show(server)
     assert after["OS-EXT-STS:vm_state"] == "stopped" and before["id"] == after["id"]
-    # Refused requests record nothing: the actions are create and stop only.
+    # Refused requests record nothing: the actions are create and stop only; and their
+    # workflows, refused at their gate, have ended (none is left running).
     assert [a["action"] for a in nova.actions(server)] == ["stop", "create"]
+    running = f'ServerId = "{server}" AND ExecutionStatus = "Running"'
+    wait_until(lambda: visible(stack, running) == [], "the refused workflows to end")
 
 
 def test_an_action_while_another_runs_is_a_409_naming_the_task(

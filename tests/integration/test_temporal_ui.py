@@ -139,14 +139,23 @@ def record(histories: list[WorkflowHistory]) -> None:
         last = history.events[-1].event_type
         kind = f"{history.events[0].workflow_execution_started_event_attributes.workflow_type.name}"
         outcome = EventType.Name(last).removeprefix("EVENT_TYPE_WORKFLOW_EXECUTION_").lower()
-        path = HISTORY_DIR / f"{kind}-{outcome}-{path_taken(steps_of(history))}.json"
+        signals = [
+            e.workflow_execution_signaled_event_attributes.signal_name
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+        ]
+        path = HISTORY_DIR / f"{kind}-{outcome}-{path_taken(steps_of(history), signals)}.json"
         if not path.exists():
             path.write_text(history.to_json())
 
 
-def path_taken(steps: list[str]) -> str:
+def path_taken(steps: list[str], signals: list[str] | None = None) -> str:
     """The branches of the workflow code a history went through, as a short name."""
     branches = []
+    if "begin_operation" in steps:
+        branches.append("gated")
+        if steps == ["begin_operation"]:
+            branches.append("gate-only")
     if steps.count("schedule") > 1:
         branches.append("rescheduled")
     if "check_host" in steps:
@@ -155,4 +164,5 @@ def path_taken(steps: list[str]) -> str:
         branches.append("cancels-create")
     if "load_placement" in steps and "destroy_on_host" not in steps:
         branches.append("local-delete")
+    branches += [f"parked-{signal}" for signal in signals or []]
     return "-".join(branches) or "plain"

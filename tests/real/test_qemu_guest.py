@@ -74,3 +74,53 @@ def test_a_server_boots_a_real_guest_and_delete_leaves_nothing(
         f"\nreal guest: ACTIVE after {active_after:.1f}s, booted after {booted_after:.1f}s, "
         f"gone after {time.monotonic() - started:.1f}s"
     )
+
+
+def test_stop_start_and_reboot_a_real_guest(
+    nova: NovaClient, real_stack: Stack, hypervisor: Hypervisor, guest_image: str
+) -> None:
+    """Each boot appends the guest's marker to its console log (append='on'), so the count of
+    markers tells the boots apart; the power state is what libvirt reads."""
+    server_id = nova.create_ok(name="real-power", image=guest_image)
+    nova.wait_status(server_id, "ACTIVE", timeout=120)
+    console = real_stack.host_state_dir(real_stack.hosts[0].name) / "console" / f"{server_id}.log"
+
+    def boots() -> int:
+        return (
+            console.read_text(errors="replace").count(hypervisor.marker) if console.exists() else 0
+        )
+
+    def booted(count: int) -> None:
+        wait_until(lambda: boots() >= count, f"boot {count} of {server_id}", timeout=90)
+
+    def act(body: dict[str, object], status: str) -> dict[str, object]:
+        response = nova.server_action(server_id, body)
+        assert response.status_code == 202, response.text
+
+        def settled() -> dict[str, object] | None:
+            shown = nova.show(server_id)
+            return (
+                shown if shown["status"] == status and not shown["OS-EXT-STS:task_state"] else None
+            )
+
+        return wait_until(settled, f"{body} -> {status}", timeout=90)
+
+    booted(1)
+    stopped = act({"os-stop": None}, "SHUTOFF")
+    assert stopped["OS-EXT-STS:power_state"] == 4
+    assert hypervisor.virsh("domstate", domain_name(server_id)) == ["shut", "off"]
+    assert qemu_processes(server_id) == []
+
+    started = act({"os-start": None}, "ACTIVE")
+    assert started["OS-EXT-STS:power_state"] == 1
+    booted(2)
+    assert len(qemu_processes(server_id)) == 1
+
+    # A soft reboot: the guest ignores ACPI, so the power is cut after the shutdown timeout.
+    act({"reboot": {"type": "SOFT"}}, "ACTIVE")
+    booted(3)
+    assert hypervisor.virsh("domstate", domain_name(server_id)) == ["running"]
+
+    nova.delete_and_wait(server_id, timeout=60)
+    assert qemu_processes(server_id) == []
+    assert leaks(real_stack, [server_id]) == {}
