@@ -24,9 +24,9 @@ from novaflow.config import get_settings
 from novaflow.db import Database
 from novaflow.scheduler import FilterScheduler
 from workers.common import connect, setup_logging, stop_event_on_signals
-from workflows import ALL_WORKFLOWS
 from workflows.catalog import RunsOn
 from workflows.contracts import CONTROL_TASK_QUEUE
+from workflows.registry import ALL_WORKFLOWS
 
 # The workflow sandbox re-imports a workflow's modules for every run. The deterministic modules
 # that every workflow shares (contracts, typed steps, compensations) are passed through

@@ -16,7 +16,7 @@ from temporalio.worker import Replayer
 from hypervisor.faults import set_fault
 from tests.integration.client import NovaClient, wait_until
 from workers.devstack import Stack
-from workflows import ALL_WORKFLOWS
+from workflows.registry import ALL_WORKFLOWS
 
 HISTORY_DIR = Path(__file__).parent.parent / "replay" / "histories"
 

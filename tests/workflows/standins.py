@@ -17,7 +17,6 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from workers.control import SANDBOX
-from workflows import ALL_WORKFLOWS
 from workflows.catalog import ActivityType, RunsOn, declared
 from workflows.contracts import (
     CONTROL_TASK_QUEUE,
@@ -33,6 +32,7 @@ from workflows.contracts import (
     Ticket,
     compute_task_queue,
 )
+from workflows.registry import ALL_WORKFLOWS
 
 HOSTS = ("host-a", "host-b", "host-c")
 HOST_ACTIONS = {"stop": "stop", "start": "start", "pause": "pause", "reboot": "reboot-soft"}
