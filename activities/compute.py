@@ -153,7 +153,7 @@ class ComputeActivities:
             inp.ctx,
             f"prepare_disk@{host}",
             lambda: self.driver.prepare_disk(
-                server_id, inp.disk_gb, inp.image_id, on_wait=_heartbeat
+                server_id, inp.resources.disk_gb, inp.image_id, on_wait=_heartbeat
             ),
         )
         props = inp.image_properties
@@ -163,8 +163,7 @@ class ComputeActivities:
             uuid=server_id,
             name=domain_name(server_id),
             display_name=inp.name,
-            vcpus=inp.vcpus,
-            memory_mb=inp.memory_mb,
+            resources=inp.resources,
             disk_path=disk_path,
             nics=self._nics(inp.ports),
             domain_type=self.domain_type,

@@ -38,8 +38,8 @@ def quota_needed(inp: ReserveInput) -> quota.QuotaDeltas:
     request = inp.request
     return quota.QuotaDeltas(
         instances=1,
-        cores=request.vcpus,
-        ram=request.memory_mb,
+        cores=request.resources.vcpus,
+        ram=request.resources.memory_mb,
         ports=sum(1 for p in request.ports if p.port_id is None),
         floating_ips=sum(1 for p in request.ports if p.floating_ip),
     )
@@ -54,9 +54,9 @@ def server_template(request: CreateRequest) -> Server:
         reservation_id=request.reservation_id,
         flavor_id=request.flavor_id,
         image_id=request.image_id,
-        vcpus=request.vcpus,
-        memory_mb=request.memory_mb,
-        disk_gb=request.disk_gb,
+        vcpus=request.resources.vcpus,
+        memory_mb=request.resources.memory_mb,
+        disk_gb=request.resources.disk_gb,
         availability_zone=request.availability_zone,
         key_name=request.key_name,
         user_data=request.user_data,

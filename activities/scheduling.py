@@ -56,9 +56,7 @@ class SchedulingActivities:
                     claim_id,
                     server_id,
                     host.name,
-                    inp.vcpus,
-                    inp.memory_mb,
-                    inp.disk_gb,
+                    inp.resources,
                     group_id=inp.server_group_id,
                 ):
                     servers.set_task_state(session, server_id, TaskState.NETWORKING, host=host.name)
@@ -75,9 +73,7 @@ class SchedulingActivities:
         started = utcnow()
         spec = RequestSpec(
             server_id=inp.ctx.server_id,
-            vcpus=inp.vcpus,
-            memory_mb=inp.memory_mb,
-            disk_gb=inp.disk_gb,
+            resources=inp.resources,
             availability_zone=inp.availability_zone,
             image_properties=inp.image_properties,
             ignore_hosts=frozenset(inp.exclude_hosts),

@@ -1,5 +1,6 @@
-"""The service under the routers, as Nova's compute/api.py: who may see a server, and the one
-way every operation but create starts (create's own path is in server_create.py).
+"""The service under the routers, as Nova's compute/api.py: who may see a server (one rule),
+listing, the writes a router asks for, and the one way every operation starts. Routers parse
+and render (api/views.py); they make no database call of their own.
 
 Each operation starts its workflow with the state gate as its first step (update-with-start,
 see workflows/gate.py): the API writes nothing itself, so there is nothing to undo when
@@ -9,23 +10,37 @@ Temporal is unreachable, and a 409/403/404 comes from the gate's own transaction
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+from typing import TypeVar
 
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
 from api import operations
 from api.auth import RequestContext
-from novaflow import servers
+from api.schemas import ServerCreateBody
+from api.server_create import build_reserve_input
+from novaflow import hosts, servers
 from novaflow.config import Settings
 from novaflow.db import Database
-from novaflow.models import Server
+from novaflow.errors import Conflict
+from novaflow.models import Server, utcnow
 from workflows.contracts import (
     BeginInput,
     DeleteServerInput,
+    DomainDiagnostics,
     OperationInput,
+    ReserveInput,
+    ReserveResult,
     StepContext,
     Ticket,
 )
+
+T = TypeVar("T")
+MAX_PAGE = 1000  # Nova's osapi_max_limit
 
 
 def new_request_id() -> str:
@@ -38,17 +53,81 @@ class ComputeAPI:
         self.temporal = temporal
         self.settings = settings
 
-    def visible(self, ctx: RequestContext, server_id: str, include_deleted: bool = False) -> Server:
+    # ------------------------------------------------------------ reads
+
+    @staticmethod
+    def visible_in(
+        session: Session,
+        ctx: RequestContext,
+        server_id: str,
+        include_deleted: bool = False,
+        for_update: bool = False,
+    ) -> Server:
         """The server the caller may see, else NotFound (404): another project's server is
-        not found for a non-admin, whatever it is."""
+        not found for a non-admin, whatever it is. `for_update` locks it for a change."""
+        return servers.get_visible_server(
+            session,
+            server_id,
+            ctx.project_id,
+            is_admin=ctx.is_admin,
+            include_deleted=include_deleted,
+            for_update=for_update,
+        )
+
+    def visible(self, ctx: RequestContext, server_id: str, include_deleted: bool = False) -> Server:
         with self.db.read() as session:
-            return servers.get_visible_server(
-                session,
-                server_id,
-                ctx.project_id,
-                is_admin=ctx.is_admin,
-                include_deleted=include_deleted,
-            )
+            return self.visible_in(session, ctx, server_id, include_deleted)
+
+    @staticmethod
+    def list(
+        session: Session,
+        ctx: RequestContext,
+        filters: servers.ServerFilters,
+        all_projects: bool,
+        limit: int | None,
+        marker: str | None,
+    ) -> list[Server]:
+        """A page of the servers the caller may list: its project's, or (an admin asking for
+        all_tenants) every project's; only an admin filters by host."""
+        if not (all_projects and ctx.is_admin):
+            filters = replace(filters, project_id=ctx.project_id)
+        if not ctx.is_admin:
+            filters = replace(filters, host=None)
+        # Nova clamps a page to osapi_max_limit (1000) rather than refusing a larger one.
+        limit = min(limit, MAX_PAGE) if limit is not None else None
+        return servers.list_servers(session, filters, limit, marker)
+
+    # ------------------------------------------------------------ writes
+
+    def change(
+        self, ctx: RequestContext, server_id: str, change: Callable[[Session, Server], T]
+    ) -> T:
+        """Run `change` on the visible server, locked, in one write transaction (rename,
+        metadata: changes that are no operation of their own)."""
+        with self.db.write() as session:
+            return change(session, self.visible_in(session, ctx, server_id, for_update=True))
+
+    # ------------------------------------------------------------ operations
+
+    async def create(
+        self, ctx: RequestContext, body: ServerCreateBody
+    ) -> tuple[ReserveInput, ReserveResult]:
+        """Validate the request (400/403/409 naming the field, nothing written), then start
+        CreateServer, whose first step records the servers and reserves their quota."""
+        request_id = new_request_id()
+
+        def validate() -> ReserveInput:
+            with self.db.read() as session:
+                return build_reserve_input(session, body, ctx, request_id)
+
+        reserve = await run_in_threadpool(validate)
+        result = await operations.start_create(
+            self.temporal,
+            reserve,
+            self.settings.max_build_attempts,
+            self.settings.host_pickup_seconds,
+        )
+        return reserve, result
 
     def _begin(
         self, ctx: RequestContext, server_id: str, action: str, options: dict[str, str]
@@ -97,3 +176,34 @@ class ComputeAPI:
             shutdown_timeout_seconds=self.settings.shutdown_timeout_seconds,
         )
         return await operations.start_action(self.temporal, begin, inp, server.project_id)
+
+    # ------------------------------------------------------------ asking a server's host
+
+    def _host_that_is_up(self, ctx: RequestContext, server_id: str, what: str) -> str:
+        """The host of the server the caller may see (404 otherwise), which must be up: 409
+        for a server that has no host (still building, or failed before it got one) or whose
+        host's compute worker stopped heartbeating (asked anyway, it would only time out)."""
+        with self.db.read() as session:
+            server = self.visible_in(session, ctx, server_id)
+            if not server.host:
+                raise Conflict(
+                    f"Instance {server_id} is not ready: it has no host "
+                    f"(vm_state {server.vm_state}), so it has no {what}."
+                )
+            down_after = timedelta(seconds=self.settings.service_down_seconds)
+            if not hosts.is_up(session, server.host, utcnow(), down_after):
+                raise Conflict(
+                    f"Compute host {server.host} of instance {server_id} is down: "
+                    f"its {what} cannot be read now."
+                )
+            return server.host
+
+    async def diagnostics(
+        self, ctx: RequestContext, server_id: str
+    ) -> tuple[str, DomainDiagnostics]:
+        host = await run_in_threadpool(self._host_that_is_up, ctx, server_id, "diagnostics")
+        return host, await operations.diagnostics(self.temporal, server_id, host)
+
+    async def console_output(self, ctx: RequestContext, server_id: str, length: int | None) -> str:
+        host = await run_in_threadpool(self._host_that_is_up, ctx, server_id, "console log")
+        return await operations.console_output(self.temporal, server_id, host, length)

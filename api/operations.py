@@ -107,7 +107,7 @@ async def start_create(
     """Start CreateServer for the first server with the quota reservation as its first step
     (update-with-start): the caller learns at once whether the quota allowed it."""
     request, first = reserve.request, reserve.servers[0]
-    start = WithStartWorkflowOperation(
+    start: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
         "CreateServer",
         CreateServerInput(
             request=request,
@@ -123,8 +123,8 @@ async def start_create(
         static_summary=f"create server {first.name} ({request.flavor_name}) for "
         f"{request.user_id}@{request.project_id}",
         static_details=(
-            f"server `{first.server_id}`, flavor {request.flavor_name} ({request.vcpus} vCPU, "
-            f"{request.memory_mb} MiB, {request.disk_gb} GiB), image `{request.image_id}`, "
+            f"server `{first.server_id}`, flavor {request.flavor_name} ({request.resources}), "
+            f"image `{request.image_id}`, "
             f"{len(reserve.servers)} server(s), request `{request.request_id}`\n\n"
             f"```json\n{json.dumps(_public(request), indent=1)[:3000]}\n```"
         ),
@@ -141,7 +141,7 @@ async def start_delete(
     workflow_id = under_way or operation_workflow_id(inp.server_id, "delete", inp.request_id)
     begin.workflow_id = workflow_id
     begin.accept_until = _deadline()
-    start = WithStartWorkflowOperation(
+    start: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
         "DeleteServer",
         inp,
         id=workflow_id,
@@ -164,7 +164,7 @@ async def start_action(
     begin.workflow_id = workflow_id
     begin.accept_until = _deadline()
     options = f" {begin.options}" if begin.options else ""
-    start = WithStartWorkflowOperation(
+    start: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
         "ServerAction",
         inp,
         id=workflow_id,

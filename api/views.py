@@ -11,9 +11,20 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from api.auth import RequestContext
-from novaflow import ipam
-from novaflow.models import Flavor, Image, InstanceAction, InstanceActionEvent, Server
-from novaflow.states import derive_status
+from novaflow import ipam, server_groups
+from novaflow.ipam import PortView
+from novaflow.models import (
+    Flavor,
+    Image,
+    InstanceAction,
+    InstanceActionEvent,
+    Port,
+    Server,
+    ServerGroup,
+)
+from novaflow.networks import NetworkUsage
+from novaflow.states import LIBVIRT_POWER_STATE, PowerState, derive_status
+from workflows.contracts import DomainDiagnostics
 
 # The address the caller used (set per request by api.app's middleware): links point back to
 # wherever the API is reached from, behind a proxy or not.
@@ -209,3 +220,92 @@ def action_events(
             event["details"] = row.details
         events.append(event)
     return events
+
+
+def interface_view(port: PortView) -> dict[str, Any]:
+    """One os-interface attachment."""
+    return {
+        "port_id": port.port_id,
+        "net_id": port.network_id,
+        "mac_addr": port.mac_address,
+        "port_state": "ACTIVE",
+        "fixed_ips": [
+            {"subnet_id": subnet, "ip_address": address}
+            for subnet, address in zip(port.subnet_ids, port.fixed_ips, strict=True)
+        ],
+    }
+
+
+def diagnostics_view(host: str, info: DomainDiagnostics) -> dict[str, Any]:
+    """Nova's server diagnostics (admin), from what libvirt on the host reported."""
+    state = LIBVIRT_POWER_STATE.get(info.state, PowerState.NOSTATE) if info.defined else None
+    return {
+        "state": state.name.lower() if state is not None else "not defined",
+        "driver": "libvirt",
+        "hypervisor": host,
+        "num_cpus": info.vcpus,
+        "memory_details": {"maximum": info.memory_mb},
+        "cpu_details": [{"time": info.cpu_time_ns}],
+        "nic_details": [{"mac_address": mac} for mac in info.mac_addresses],
+        "num_nics": len(info.mac_addresses),
+    }
+
+
+def create_answer(server_id: str, admin_pass: str) -> dict[str, Any]:
+    """POST /servers' 202 body (the rest comes with GET)."""
+    return {
+        "server": {
+            "id": server_id,
+            "links": links("servers", server_id),
+            "OS-DCF:diskConfig": "MANUAL",
+            "security_groups": [{"name": "default"}],
+            "adminPass": admin_pass,
+        }
+    }
+
+
+def network_view(usage: NetworkUsage) -> dict[str, Any]:
+    network, subnet = usage.network, usage.subnet
+    return {
+        "id": network.id,
+        "label": network.name,
+        "project_id": network.project_id,
+        "external": network.external,
+        "cidr": subnet.cidr if subnet else None,
+        "gateway": subnet.gateway_ip if subnet else None,
+        "subnet_id": subnet.id if subnet else None,
+        "allocation_pool": (
+            {"start": subnet.allocation_start, "end": subnet.allocation_end} if subnet else None
+        ),
+        "addresses_used": usage.addresses_used,
+    }
+
+
+def port_body(session: Session, port: Port) -> dict[str, Any]:
+    view = ipam.port_view(session, port)
+    return {
+        "port": {
+            "id": port.id,
+            "network_id": port.network_id,
+            "mac_address": port.mac_address,
+            "device_id": port.device_id or "",
+            "project_id": port.project_id,
+            "status": port.status,
+            "fixed_ips": [
+                {"subnet_id": s, "ip_address": a}
+                for s, a in zip(view.subnet_ids, view.fixed_ips, strict=True)
+            ],
+        }
+    }
+
+
+def group_view(session: Session, group: ServerGroup) -> dict[str, Any]:
+    return {
+        "id": group.id,
+        "name": group.name,
+        "policy": group.policy,
+        "rules": {},
+        "members": server_groups.members(session, group.id),
+        "project_id": group.project_id,
+        "user_id": group.user_id,
+    }

@@ -17,6 +17,7 @@ import statistics
 import time
 from dataclasses import dataclass
 
+from novaflow.resources import Resources
 from novaflow.scheduler import FilterScheduler, HostState, NoValidHost, RequestSpec
 
 AZS = ("nova", "az1", "az2", "az3")
@@ -89,9 +90,7 @@ def build_specs(n: int, host_names: list[str], rng: random.Random) -> list[Reque
         specs.append(
             RequestSpec(
                 server_id=f"server-{i}",
-                vcpus=vcpus,
-                memory_mb=mem,
-                disk_gb=disk,
+                resources=Resources(vcpus, mem, disk),
                 availability_zone=rng.choice(AZS) if rng.random() < 0.3 else None,
                 image_properties=image_properties,
                 group_policy=policy,

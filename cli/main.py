@@ -15,6 +15,8 @@ on stderr and exit status 1.
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
@@ -290,5 +292,21 @@ def server_lock(
     _act(server_id, "lock", api, token, reason=reason)
 
 
+def main() -> None:
+    """The console script. The process ends with os._exit once the command is done: the
+    Temporal SDK can crash the interpreter at exit after a client ran (sdk-python#300, seen
+    here as a SIGSEGV after a signal was sent), and an operator's exit status must not depend
+    on that."""
+    code: int = 0
+    try:
+        app()
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
 if __name__ == "__main__":
-    app()
+    main()

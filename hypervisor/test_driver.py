@@ -61,10 +61,11 @@ def _node_file_disk_gb(uri: str, pool_name: str) -> int | None:
         if pool.findtext("name") != pool_name:
             continue
         capacity = pool.find("capacity")
-        if capacity is None or not (capacity.text or "").strip():
+        text = (capacity.text or "").strip() if capacity is not None else ""
+        if capacity is None or not text:
             return None
         try:
-            return _to_bytes(capacity.text.strip(), capacity.get("unit")) // GIB
+            return _to_bytes(text, capacity.get("unit")) // GIB
         except ValueError:
             return None
     return None

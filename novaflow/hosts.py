@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
+from novaflow.errors import NotFound
 from novaflow.models import Claim, Host, Server, utcnow
 
 
@@ -79,3 +80,28 @@ def heartbeat(session: Session, name: str) -> None:
     if host is not None:
         host.last_heartbeat = utcnow()
         session.flush()
+
+
+def all_hosts(session: Session) -> list[Host]:
+    return list(session.exec(select(Host).order_by(Host.name)))
+
+
+def find_host(session: Session, id_or_name: str) -> Host:
+    """A host by its id or its name (os-hypervisors takes either), else NotFound."""
+    host = session.exec(
+        select(Host).where((Host.id == id_or_name) | (Host.name == id_or_name))
+    ).first()
+    if host is None:
+        raise NotFound(f"Hypervisor {id_or_name} could not be found.")
+    return host
+
+
+def zones(
+    session: Session, now: datetime, down_after: timedelta
+) -> dict[str, list[tuple[Host, bool]]]:
+    """Each availability zone's hosts, each with whether it is available (up and enabled)."""
+    found: dict[str, list[tuple[Host, bool]]] = {}
+    for host in all_hosts(session):
+        up = heartbeat_fresh(host, now, down_after) and host.enabled
+        found.setdefault(host.availability_zone, []).append((host, up))
+    return found

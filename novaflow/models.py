@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from sqlalchemy import JSON, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from novaflow.resources import Resources
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -29,6 +31,12 @@ class Flavor(SQLModel, table=True):
     ram: int  # MiB, Nova's unit
     disk: int  # GiB
     is_public: bool = True
+
+    @property
+    def resources(self) -> Resources:
+        """What a server of this flavor takes: the one value passed on to the claim and the
+        domain."""
+        return Resources(self.vcpus, self.ram, self.disk)
 
 
 class Image(SQLModel, table=True):

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from novaflow.hosts import heartbeat_fresh
 from novaflow.models import Claim, Host, ServerGroup, ServerGroupMember
+from novaflow.resources import Resources
 from novaflow.scheduler import HostState
 
 
@@ -58,12 +59,11 @@ def claim(
     claim_id: str,
     server_id: str,
     host: str,
-    vcpus: int,
-    memory_mb: int,
-    disk_gb: int,
+    amount: Resources,
     group_id: str | None = None,
 ) -> bool:
-    """Claim resources on `host`. True if held (now or by an earlier call with this id)."""
+    """Claim `amount` on `host`. True if held (now or by an earlier call with this id)."""
+    vcpus, memory_mb, disk_gb = amount.vcpus, amount.memory_mb, amount.disk_gb
     existing = session.get(Claim, claim_id)
     if existing is not None:
         return existing.state == "active" and existing.host == host

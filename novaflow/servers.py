@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from novaflow.errors import Conflict, NotFound
+from novaflow.errors import Conflict, Invalid, NotFound
 from novaflow.models import (
     Claim,
     InstanceAction,
@@ -18,7 +18,7 @@ from novaflow.models import (
     ServerGroupMember,
     utcnow,
 )
-from novaflow.states import PowerState, TaskState, VmState
+from novaflow.states import PowerState, TaskState, VmState, status_condition
 
 
 @dataclass(frozen=True)
@@ -272,3 +272,69 @@ def rename(session: Session, server: Server, name: str) -> None:
     server.name = name
     server.updated_at = utcnow()
     session.flush()
+
+
+@dataclass(frozen=True)
+class ServerFilters:
+    """GET /servers filters, as Nova names them (the API checks who may use which)."""
+
+    project_id: str | None  # None: every project (an admin's all_tenants)
+    name: str | None = None
+    status: str | None = None
+    host: str | None = None
+    reservation_id: str | None = None
+
+
+def list_servers(
+    session: Session, filters: ServerFilters, limit: int | None = None, marker: str | None = None
+) -> list[Server]:
+    """Servers matching `filters`, newest first, a page at a time: after the server `marker`
+    (Invalid if it is not in the list), at most `limit`. Filtered and paged in SQL."""
+    statement = select(Server).where(col(Server.deleted).is_(False))
+    if filters.project_id is not None:
+        statement = statement.where(Server.project_id == filters.project_id)
+    if filters.name:
+        statement = statement.where(col(Server.name).contains(filters.name))
+    if filters.host:
+        statement = statement.where(Server.host == filters.host)
+    if filters.reservation_id:
+        statement = statement.where(Server.reservation_id == filters.reservation_id)
+    if filters.status:
+        vm_states, task_states, excluded = status_condition(filters.status)
+        statement = statement.where(col(Server.vm_state).in_(vm_states))
+        if task_states is not None:
+            statement = statement.where(col(Server.task_state).in_(task_states))
+        if excluded:
+            statement = statement.where(
+                col(Server.task_state).is_(None) | col(Server.task_state).not_in(excluded)
+            )
+    if marker is not None:
+        after = session.exec(statement.where(Server.id == marker)).first()
+        if after is None:
+            raise Invalid(f"marker [{marker}] not found")
+        statement = statement.where(
+            (col(Server.created_at) < after.created_at)
+            | ((col(Server.created_at) == after.created_at) & (col(Server.id) > after.id))
+        )
+    statement = statement.order_by(col(Server.created_at).desc(), col(Server.id))
+    if limit is not None:
+        statement = statement.limit(limit)
+    return list(session.exec(statement))
+
+
+def actions_of(session: Session, server_id: str) -> list[InstanceAction]:
+    """The server's instance actions, newest first."""
+    return list(
+        session.exec(
+            select(InstanceAction)
+            .where(InstanceAction.server_id == server_id)
+            .order_by(col(InstanceAction.start_time).desc())
+        )
+    )
+
+
+def get_action(session: Session, server_id: str, request_id: str) -> InstanceAction:
+    action = session.get(InstanceAction, (server_id, request_id))
+    if action is None:
+        raise NotFound(f"Action {request_id} for instance {server_id} could not be found.")
+    return action

@@ -84,3 +84,17 @@ def derive_status(vm_state: str, task_state: str | None) -> str:
     if task_state in _STATUS_BY_TASK_STATE and vm_state != VmState.ERROR:
         return _STATUS_BY_TASK_STATE[TaskState(task_state)]
     return _STATUS_BY_VM_STATE.get(VmState(vm_state), "UNKNOWN")
+
+
+def status_condition(status: str) -> tuple[set[str], set[str | None] | None, set[str]]:
+    """The states behind an API `status` (for filtering in SQL): (vm_states, task_states or
+    None for any, task_states excluded). Unknown statuses match nothing."""
+    status = status.upper()
+    overriding = {str(t) for t in _STATUS_BY_TASK_STATE}
+    by_task = {str(t) for t, s in _STATUS_BY_TASK_STATE.items() if s == status}
+    if by_task:
+        everything_but_error = {str(v) for v in VmState if v != VmState.ERROR}
+        return everything_but_error, set(by_task), set()
+    vm_states = {str(v) for v, s in _STATUS_BY_VM_STATE.items() if s == status}
+    excluded = overriding if VmState.ERROR not in vm_states else set()
+    return vm_states, None, excluded

@@ -12,6 +12,8 @@ from datetime import timedelta
 
 from temporalio.common import RetryPolicy, SearchAttributeKey
 
+from novaflow.resources import NOTHING, Resources
+
 CONTROL_TASK_QUEUE = "novaflow-control"
 
 
@@ -116,10 +118,8 @@ class CreateRequest:
     user_id: str
     flavor_id: str
     flavor_name: str
-    vcpus: int
-    memory_mb: int
-    disk_gb: int
     image_id: str
+    resources: Resources = NOTHING  # the flavor's, as one value (see __post_init__)
     image_properties: dict[str, str] = field(default_factory=dict)
     ports: list[PortRequest] = field(default_factory=list)
     availability_zone: str | None = None
@@ -127,6 +127,15 @@ class CreateRequest:
     key_name: str | None = None
     user_data: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    # Until 2026-12 the amounts travelled as three fields. Histories recorded then (a create
+    # still running through an upgrade) carry only these: they become `resources` on load.
+    vcpus: int = 0
+    memory_mb: int = 0
+    disk_gb: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.resources and (self.vcpus or self.memory_mb or self.disk_gb):
+            self.resources = Resources(self.vcpus, self.memory_mb, self.disk_gb)
 
 
 @dataclass
@@ -181,9 +190,7 @@ class StepContext:
 class ScheduleInput:
     ctx: StepContext
     attempt: int
-    vcpus: int
-    memory_mb: int
-    disk_gb: int
+    resources: Resources
     image_properties: dict[str, str] = field(default_factory=dict)
     availability_zone: str | None = None
     server_group_id: str | None = None
@@ -239,9 +246,7 @@ class SpawnInput:
     project_id: str
     flavor_name: str
     image_id: str
-    vcpus: int
-    memory_mb: int
-    disk_gb: int
+    resources: Resources
     ports: list[AllocatedPort]
     # How the image boots on the host (e.g. kernel_path/initrd_path: direct kernel boot).
     image_properties: dict[str, str] = field(default_factory=dict)

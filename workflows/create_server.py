@@ -186,9 +186,7 @@ class CreateServer(PhaseReporting):
             ScheduleInput(
                 ctx=self._ctx(inp, f"schedule_{attempt}"),
                 attempt=attempt,
-                vcpus=request.vcpus,
-                memory_mb=request.memory_mb,
-                disk_gb=request.disk_gb,
+                resources=request.resources,
                 image_properties=request.image_properties,
                 availability_zone=request.availability_zone,
                 server_group_id=request.server_group_id,
@@ -217,9 +215,7 @@ class CreateServer(PhaseReporting):
             project_id=request.project_id,
             flavor_name=request.flavor_name,
             image_id=request.image_id,
-            vcpus=request.vcpus,
-            memory_mb=request.memory_mb,
-            disk_gb=request.disk_gb,
+            resources=request.resources,
             ports=network.ports,
             image_properties=request.image_properties,
         )

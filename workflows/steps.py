@@ -117,7 +117,7 @@ async def reserve_quota(inp: ReserveInput) -> ReserveResult:
     return await _local(
         catalog.RESERVE_QUOTA,
         inp,
-        f"record {len(inp.servers)} server(s), reserve {r.vcpus} vCPU / {r.memory_mb} MiB each",
+        f"record {len(inp.servers)} server(s), reserve {r.resources} each",
     )
 
 
@@ -126,8 +126,7 @@ async def schedule(inp: ScheduleInput) -> ScheduleResult:
     return await _local(
         catalog.SCHEDULE,
         inp,
-        f"attempt {inp.attempt}: pick a host and claim {inp.vcpus} vCPU/{inp.memory_mb} MiB/"
-        f"{inp.disk_gb} GiB{note}",
+        f"attempt {inp.attempt}: pick a host and claim {inp.resources}{note}",
     )
 
 
@@ -226,8 +225,7 @@ async def spawn_on_host(host: str, inp: SpawnInput, pickup: timedelta) -> PowerR
         host,
         catalog.SPAWN_ON_HOST,
         inp,
-        f"build on {host}: {inp.disk_gb} GiB disk, define {inp.vcpus} vCPU/{inp.memory_mb} MiB "
-        "domain, start, wait until running",
+        f"build on {host}: {inp.resources} (disk, define, start, wait until running)",
         deadline=HOST_BUILD_DEADLINE,
         pickup=pickup,
     )

@@ -6,18 +6,16 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlmodel import select
 
 from api.deps import AdminDep, SessionDep
-from novaflow.errors import NotFound
-from novaflow.hosts import heartbeat_fresh
+from novaflow import hosts
 from novaflow.models import Host, utcnow
 
 router = APIRouter(prefix="/v2.1/os-hypervisors", tags=["hypervisors"])
 
 
 def hypervisor_view(host: Host, down_after: timedelta) -> dict[str, Any]:
-    up = heartbeat_fresh(host, utcnow(), down_after)
+    up = hosts.heartbeat_fresh(host, utcnow(), down_after)
     return {
         "id": host.id,
         "hypervisor_hostname": host.name,
@@ -49,13 +47,13 @@ def _down_after(request: Request) -> timedelta:
 
 @router.get("")
 def list_hypervisors(session: SessionDep, _: AdminDep) -> dict[str, Any]:
-    rows = session.exec(select(Host).order_by(Host.name))
+    rows = hosts.all_hosts(session)
     return {"hypervisors": [{"id": h.id, "hypervisor_hostname": h.name} for h in rows]}
 
 
 @router.get("/detail")
 def list_hypervisors_detail(request: Request, session: SessionDep, _: AdminDep) -> dict[str, Any]:
-    rows = session.exec(select(Host).order_by(Host.name))
+    rows = hosts.all_hosts(session)
     return {"hypervisors": [hypervisor_view(h, _down_after(request)) for h in rows]}
 
 
@@ -63,9 +61,5 @@ def list_hypervisors_detail(request: Request, session: SessionDep, _: AdminDep) 
 def show_hypervisor(
     hypervisor_id: str, request: Request, session: SessionDep, _: AdminDep
 ) -> dict[str, Any]:
-    host = session.exec(
-        select(Host).where((Host.id == hypervisor_id) | (Host.name == hypervisor_id))
-    ).first()
-    if host is None:
-        raise NotFound(f"Hypervisor {hypervisor_id} could not be found.")
+    host = hosts.find_host(session, hypervisor_id)
     return {"hypervisor": hypervisor_view(host, _down_after(request))}

@@ -11,19 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import APIRouter, Body, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
-from starlette.concurrency import run_in_threadpool
-from temporalio.client import Client
 
-from api import operations
 from api.auth import RequestContext
 from api.compute import ComputeAPI
-from api.deps import ComputeDep, ContextDep, DbDep, TemporalDep
+from api.deps import ComputeDep, ContextDep
 from api.schemas import (
     ConsoleOutputAction,
     LockAction,
@@ -31,11 +27,7 @@ from api.schemas import (
     RebootAction,
     ResetStateAction,
 )
-from novaflow import hosts, servers
-from novaflow.config import Settings
-from novaflow.db import Database
-from novaflow.errors import Conflict, Invalid
-from novaflow.models import utcnow
+from novaflow.errors import Invalid
 
 router = APIRouter(tags=["server actions"])
 
@@ -44,13 +36,10 @@ M = TypeVar("M", bound=BaseModel)
 
 @dataclass(frozen=True)
 class ActionCall:
-    """What every action handler gets: the server named in the URL and the caller."""
+    """What every action handler gets: the server named in the URL, the caller, the service."""
 
     server_id: str
     ctx: RequestContext
-    db: Database
-    temporal: Client
-    settings: Settings
     compute: ComputeAPI
 
 
@@ -66,41 +55,12 @@ def arguments(model: type[M], action: str, value: Any) -> M:
         ) from None
 
 
-def located_server_host(call: ActionCall, what: str) -> str:
-    return server_host_that_is_up(call.db, call.server_id, call.ctx, call.settings, what)
-
-
-def server_host_that_is_up(
-    db: Database, server_id: str, ctx: RequestContext, settings: Settings, what: str
-) -> str:
-    """The host of the server the caller may see (404 otherwise), which must be up: 409 for a
-    server that has no host (still building, or failed before it got one) or whose host's
-    compute worker stopped heartbeating (asked anyway, it would only time out)."""
-    with db.read() as session:
-        server = servers.get_visible_server(
-            session, server_id, ctx.project_id, is_admin=ctx.is_admin
-        )
-        if not server.host:
-            raise Conflict(
-                f"Instance {server_id} is not ready: it has no host "
-                f"(vm_state {server.vm_state}), so it has no {what}."
-            )
-        down_after = timedelta(seconds=settings.service_down_seconds)
-        if not hosts.is_up(session, server.host, utcnow(), down_after):
-            raise Conflict(
-                f"Compute host {server.host} of instance {server_id} is down: "
-                f"its {what} cannot be read now."
-            )
-        return server.host
-
-
 async def get_console_output(call: ActionCall, value: Any) -> dict[str, Any]:
     """The last `length` lines of the server's console log, read on its host. Hosts on
     libvirt's test driver run no guest and log no console: their answer is ""."""
     args = arguments(ConsoleOutputAction, "os-getConsoleOutput", value)
-    host = await run_in_threadpool(located_server_host, call, "console log")
     length = None if args.length == -1 else args.length
-    return {"output": await operations.console_output(call.temporal, call.server_id, host, length)}
+    return {"output": await call.compute.console_output(call.ctx, call.server_id, length)}
 
 
 Answer = dict[str, Any] | Response
@@ -156,12 +116,9 @@ def the_action(body: dict[str, Any]) -> str:
 
 @router.post("/{server_id}/action")
 async def server_action(
-    request: Request,
     server_id: str,
     body: Annotated[dict[str, Any], Body()],
     ctx: ContextDep,
-    db: DbDep,
-    temporal: TemporalDep,
     compute: ComputeDep,
 ) -> Any:
     """One action per request, named by the body's only key: `os-getConsoleOutput`
@@ -170,5 +127,5 @@ async def server_action(
     `lock` (`{"locked_reason": ...}` optional), `unlock` and `os-resetState` (admin,
     `{"state": "active"|"error"}`) answer 202, or 409 from the server's state."""
     action = the_action(body)
-    call = ActionCall(server_id, ctx, db, temporal, request.app.state.settings, compute)
+    call = ActionCall(server_id, ctx, compute)
     return await ACTIONS[action](call, body[action])

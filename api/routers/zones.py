@@ -6,10 +6,9 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlmodel import select
 
 from api.deps import AdminDep, ContextDep, SessionDep
-from novaflow.hosts import heartbeat_fresh
+from novaflow import hosts
 from novaflow.models import Host, utcnow
 
 router = APIRouter(prefix="/v2.1/os-availability-zone", tags=["availability zones"])
@@ -17,12 +16,7 @@ router = APIRouter(prefix="/v2.1/os-availability-zone", tags=["availability zone
 
 def _zones(request: Request, session: SessionDep) -> dict[str, list[tuple[Host, bool]]]:
     down_after = timedelta(seconds=request.app.state.settings.service_down_seconds)
-    now = utcnow()
-    zones: dict[str, list[tuple[Host, bool]]] = {}
-    for host in session.exec(select(Host).order_by(Host.name)):
-        up = heartbeat_fresh(host, now, down_after)
-        zones.setdefault(host.availability_zone, []).append((host, up and host.enabled))
-    return zones
+    return hosts.zones(session, utcnow(), down_after)
 
 
 @router.get("")
@@ -31,10 +25,10 @@ def list_zones(request: Request, session: SessionDep, _: ContextDep) -> dict[str
         "availabilityZoneInfo": [
             {
                 "zoneName": zone,
-                "zoneState": {"available": any(up for _, up in hosts)},
+                "zoneState": {"available": any(up for _, up in members)},
                 "hosts": None,
             }
-            for zone, hosts in _zones(request, session).items()
+            for zone, members in _zones(request, session).items()
         ]
     }
 
@@ -45,7 +39,7 @@ def list_zones_detail(request: Request, session: SessionDep, _: AdminDep) -> dic
         "availabilityZoneInfo": [
             {
                 "zoneName": zone,
-                "zoneState": {"available": any(up for _, up in hosts)},
+                "zoneState": {"available": any(up for _, up in members)},
                 "hosts": {
                     host.name: {
                         "nova-compute": {
@@ -56,9 +50,9 @@ def list_zones_detail(request: Request, session: SessionDep, _: AdminDep) -> dic
                             else None,
                         }
                     }
-                    for host, up in hosts
+                    for host, up in members
                 },
             }
-            for zone, hosts in _zones(request, session).items()
+            for zone, members in _zones(request, session).items()
         ]
     }

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from novaflow.resources import Resources
+
 GROUP_POLICIES: frozenset[str] = frozenset(
     {"affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity"}
 )
@@ -54,9 +56,7 @@ class RequestSpec:
     """What one server needs from a host, plus its placement constraints."""
 
     server_id: str
-    vcpus: int
-    memory_mb: int
-    disk_gb: int
+    resources: Resources
     availability_zone: str | None = None
     # e.g. {"hw_architecture": "aarch64"} or {"architecture": "x86_64"}
     image_properties: dict[str, str] = field(default_factory=dict)
@@ -64,6 +64,18 @@ class RequestSpec:
     group_policy: str | None = None
     group_hosts: frozenset[str] = frozenset()  # hosts already holding members of the server group
     ignore_hosts: frozenset[str] = frozenset()  # hosts already tried (reschedule)
+
+    @property
+    def vcpus(self) -> int:
+        return self.resources.vcpus
+
+    @property
+    def memory_mb(self) -> int:
+        return self.resources.memory_mb
+
+    @property
+    def disk_gb(self) -> int:
+        return self.resources.disk_gb
 
     def __post_init__(self) -> None:
         if self.group_policy is not None and self.group_policy not in GROUP_POLICIES:

@@ -13,6 +13,8 @@ import uuid as uuid_mod
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
+from novaflow.resources import Resources
+
 METADATA_NS = "https://novaflow.dev/xmlns/instance/1.0"
 METADATA_PREFIX = "novaflow"
 
@@ -43,8 +45,7 @@ class DomainSpec:
     uuid: str  # the server id; the domain's <uuid>
     name: str  # libvirt domain name, see domain_name()
     display_name: str  # the user's server name; only ever lands in <metadata>
-    vcpus: int
-    memory_mb: int
+    resources: Resources  # the flavor's: vCPUs and memory here (the disk is made apart)
     disk_path: str
     disk_format: str = "qcow2"
     nics: tuple[NicSpec, ...] = ()
@@ -76,10 +77,10 @@ def _validate(spec: DomainSpec) -> None:
         raise ValueError(f"uuid: not a UUID: {spec.uuid!r}") from None
     if not spec.name or "/" in spec.name:
         raise ValueError(f"name: must be non-empty and contain no '/': {spec.name!r}")
-    if spec.vcpus < 1:
-        raise ValueError(f"vcpus: must be >= 1 (got {spec.vcpus})")
-    if spec.memory_mb < MIN_MEMORY_MB:
-        raise ValueError(f"memory_mb: must be >= {MIN_MEMORY_MB} (got {spec.memory_mb})")
+    if spec.resources.vcpus < 1:
+        raise ValueError(f"vcpus: must be >= 1 (got {spec.resources.vcpus})")
+    if spec.resources.memory_mb < MIN_MEMORY_MB:
+        raise ValueError(f"memory_mb: must be >= {MIN_MEMORY_MB} (got {spec.resources.memory_mb})")
     if not spec.disk_path:
         raise ValueError("disk_path: must be non-empty")
     if spec.disk_format not in DISK_FORMATS:
@@ -121,8 +122,8 @@ def _metadata(root: ET.Element, spec: DomainSpec) -> None:
         instance,
         ns("flavor"),
         name=_clean_text(spec.flavor_name),
-        vcpus=str(spec.vcpus),
-        memory_mb=str(spec.memory_mb),
+        vcpus=str(spec.resources.vcpus),
+        memory_mb=str(spec.resources.memory_mb),
     )
     _sub(instance, ns("image"), id=_clean_text(spec.image_id))
     ports = _sub(instance, ns("ports"))
@@ -139,9 +140,9 @@ def build_domain_xml(spec: DomainSpec) -> str:
     _sub(root, "name", spec.name)
     _sub(root, "uuid", spec.uuid)
     _metadata(root, spec)
-    _sub(root, "memory", str(spec.memory_mb), unit="MiB")
-    _sub(root, "currentMemory", str(spec.memory_mb), unit="MiB")
-    _sub(root, "vcpu", str(spec.vcpus), placement="static")
+    _sub(root, "memory", str(spec.resources.memory_mb), unit="MiB")
+    _sub(root, "currentMemory", str(spec.resources.memory_mb), unit="MiB")
+    _sub(root, "vcpu", str(spec.resources.vcpus), placement="static")
 
     os_el = _sub(root, "os")
     _sub(os_el, "type", "hvm", arch=spec.arch)

@@ -30,3 +30,16 @@ def nova(stack: Stack, request: pytest.FixtureRequest) -> Iterator[NovaClient]:
     for host in DEFAULT_HOSTS:
         clear_faults(stack.host_state_dir(host.name))
     client.close()
+
+
+@pytest.fixture
+def server(nova: NovaClient) -> Iterator[str]:
+    """An ACTIVE server of the test's project, deleted afterwards (by an admin: a test may
+    leave it locked), so nothing is left in flight for the next test."""
+    server_id = nova.create_ok(name=f"{nova.project[:30]}-vm")
+    nova.wait_status(server_id, "ACTIVE")
+    yield server_id
+    if nova.status(server_id) != "GONE":
+        response = nova.admin.delete(f"/v2.1/servers/{server_id}")
+        assert response.status_code == 204, response.text
+        nova.wait_status(server_id, "GONE")

@@ -4,7 +4,6 @@ os-resetState, each through its ServerAction workflow with the state gate as its
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -16,18 +15,6 @@ from tests.integration.client import NovaClient, refused, wait_until
 from tests.integration.leaks import domains_on_hosts, leaks
 from tests.integration.test_temporal_ui import visible
 from workers.devstack import Stack
-
-
-@pytest.fixture
-def server(nova: NovaClient) -> Iterator[str]:
-    """An ACTIVE server, deleted afterwards (by an admin: a test may leave it locked)."""
-    server_id = nova.create_ok(name="power-1")
-    nova.wait_status(server_id, "ACTIVE")
-    yield server_id
-    if nova.status(server_id) != "GONE":
-        response = nova.admin.delete(f"/v2.1/servers/{server_id}")
-        assert response.status_code == 204, response.text
-        nova.wait_status(server_id, "GONE")
 
 
 def act(nova: NovaClient, server_id: str, body: dict[str, Any], admin: bool = False) -> str:
@@ -277,22 +264,43 @@ def test_delete_during_an_action_cancels_it(nova: NovaClient, stack: Stack) -> N
     assert leaks(stack, [server_id]) == {}
 
 
-def test_compute_worker_killed_inside_an_action(nova: NovaClient, stack: Stack) -> None:
+@pytest.mark.parametrize(
+    "body,status,power,libvirt_state",
+    [
+        ({"os-stop": None}, "SHUTOFF", 4, "shutdown"),
+        ({"reboot": {"type": "HARD"}}, "ACTIVE", 1, "running"),
+        ({"suspend": None}, "SUSPENDED", 4, "shutdown"),
+        ({"pause": None}, "PAUSED", 3, "paused"),
+    ],
+    ids=["stop", "hard-reboot", "suspend", "pause"],
+)
+def test_compute_worker_killed_inside_an_action(
+    nova: NovaClient,
+    stack: Stack,
+    body: dict[str, Any],
+    status: str,
+    power: int,
+    libvirt_state: str,
+) -> None:
+    """Killed while the host step runs and restarted: the step runs again on the same host
+    (each is idempotent) and the action completes."""
     server_id = nova.create_ok(name="power-crash")
     nova.wait_status(server_id, "ACTIVE")
     host = nova.show(server_id)["OS-EXT-SRV-ATTR:host"]
     hold_power_steps(stack)
     restarted = next(h for h in stack.hosts if h.name == host)
     try:
-        act(nova, server_id, {"os-stop": None})
-        wait_until(lambda: holding(stack), "the stop to reach the host")
+        request_id = act(nova, server_id, body)
+        wait_until(lambda: holding(stack), "the action to reach the host")
         stack.kill(f"compute-{host}")
     finally:
         release_power_steps(stack)
         stack.start_compute(restarted)
-    shown = settled(nova, server_id, "SHUTOFF")
-    assert shown["OS-EXT-STS:power_state"] == 4
-    assert hypervisor_state(nova, server_id) == "shutdown"
+    shown = settled(nova, server_id, status)
+    assert shown["OS-EXT-STS:power_state"] == power
+    assert shown["OS-EXT-SRV-ATTR:host"] == host
+    assert hypervisor_state(nova, server_id) == libvirt_state
+    assert nova.action(server_id, request_id)["message"] is None
     nova.delete_and_wait(server_id)
     assert leaks(stack, [server_id]) == {}
 

@@ -4,24 +4,11 @@ answer is an empty output)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from hypervisor.faults import set_fault
 from tests.integration.client import NovaClient, refused, wait_until
 from workers.devstack import Stack
-
-
-@pytest.fixture
-def server(nova: NovaClient) -> Iterator[str]:
-    """An ACTIVE server, deleted afterwards."""
-    server_id = nova.create_ok(name="console-1")
-    nova.wait_status(server_id, "ACTIVE")
-    yield server_id
-    if nova.status(server_id) != "GONE":
-        nova.delete_and_wait(server_id)  # nothing left in flight for the next test
 
 
 def test_console_output_of_a_test_driver_server_is_empty(nova: NovaClient, server: str) -> None:

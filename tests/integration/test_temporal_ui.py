@@ -76,7 +76,7 @@ def test_operations_are_findable_and_readable(nova: NovaClient, stack: Stack) ->
             "finish_create",
         ]
         summaries = [e.user_metadata.summary.data for e in history.events]
-        expected = f"build on {host}: 1 GiB disk, define 1 vCPU/512 MiB".encode()
+        expected = f"build on {host}: 1 vCPU/512 MiB/1 GiB (disk, define, start".encode()
         assert any(expected in s for s in summaries)
         assert any(b"pick a host and claim 1 vCPU/512 MiB/1 GiB" in s for s in summaries)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import libvirt
 import pytest
 
+from novaflow.resources import Resources
 from novaflow.virt.domain_xml import (
     METADATA_NS,
     DomainSpec,
@@ -25,12 +26,13 @@ EVIL = '<evil & "x">'
 
 def make_spec(**overrides: object) -> DomainSpec:
     server_id = str(overrides.pop("uuid", uuid.uuid4()))
+    vcpus = int(overrides.pop("vcpus", 2))  # type: ignore[call-overload]
+    memory_mb = int(overrides.pop("memory_mb", 512))  # type: ignore[call-overload]
     fields: dict[str, object] = {
         "uuid": server_id,
         "name": domain_name(server_id),
         "display_name": "web-1",
-        "vcpus": 2,
-        "memory_mb": 512,
+        "resources": Resources(vcpus, memory_mb, 10),
         "disk_path": f"/var/lib/libvirt/images/{server_id}.qcow2",
         "nics": (NicSpec(mac="fa:16:3e:00:00:01", network="default", port_id="port-1"),),
         "project_id": "proj-1",

@@ -9,6 +9,7 @@ from novaflow import placement
 from novaflow.db import Database
 from novaflow.hosts import register_host, unknown_among, unwanted_on_host
 from novaflow.models import Host, ServerGroup, ServerGroupMember, utcnow
+from novaflow.resources import Resources
 from tests.dbs import add_server
 
 
@@ -39,7 +40,7 @@ def test_claim_and_release_are_idempotent(db: Database) -> None:
     add_host(db, "h1")
     for _ in range(2):
         with db.write() as s:
-            assert placement.claim(s, "c1", "srv", "h1", 2, 1024, 10)
+            assert placement.claim(s, "c1", "srv", "h1", Resources(2, 1024, 10))
     assert usage(db, "h1") == (2, 1024, 10, 1)
     for expected in (True, False):
         with db.write() as s:
@@ -50,11 +51,13 @@ def test_claim_and_release_are_idempotent(db: Database) -> None:
 def test_claim_respects_allocation_ratios(db: Database) -> None:
     add_host(db, "h1", vcpus=2, memory_mb=1024)  # cpu ratio 4.0 -> 8 vCPUs; ram ratio 1.0
     with db.write() as s:
-        assert placement.claim(s, "a", "s1", "h1", 8, 512, 1)
-        assert not placement.claim(s, "b", "s2", "h1", 1, 1, 1)  # no vCPU left
+        assert placement.claim(s, "a", "s1", "h1", Resources(8, 512, 1))
+        assert not placement.claim(s, "b", "s2", "h1", Resources(1, 1, 1))  # no vCPU left
     with db.write() as s:
         placement.release(s, "a")
-        assert not placement.claim(s, "c", "s3", "h1", 1, 2048, 1)  # RAM is not overcommitted
+        assert not placement.claim(
+            s, "c", "s3", "h1", Resources(1, 2048, 1)
+        )  # RAM is not overcommitted
     assert usage(db, "h1") == (0, 0, 0, 0)
 
 
@@ -63,7 +66,7 @@ def test_concurrent_claims_never_overcommit(db: Database) -> None:
 
     def one(i: int) -> bool:
         with db.write() as s:
-            return placement.claim(s, f"c{i}", f"s{i}", "h1", 1, 10, 1)
+            return placement.claim(s, f"c{i}", f"s{i}", "h1", Resources(1, 10, 1))
 
     with ThreadPoolExecutor(max_workers=12) as pool:
         results = list(pool.map(one, range(24)))
@@ -82,10 +85,10 @@ def test_anti_affinity_is_rechecked_inside_the_claim(db: Database) -> None:
         s.add(ServerGroupMember(group_id=group.id, server_id="s2"))
         group_id = group.id
     with db.write() as s:
-        assert placement.claim(s, "c1", "s1", "h1", 1, 1, 1, group_id=group_id)
+        assert placement.claim(s, "c1", "s1", "h1", Resources(1, 1, 1), group_id=group_id)
     with db.write() as s:
-        assert not placement.claim(s, "c2", "s2", "h1", 1, 1, 1, group_id=group_id)
-        assert placement.claim(s, "c3", "s2", "h2", 1, 1, 1, group_id=group_id)
+        assert not placement.claim(s, "c2", "s2", "h1", Resources(1, 1, 1), group_id=group_id)
+        assert placement.claim(s, "c3", "s2", "h2", Resources(1, 1, 1), group_id=group_id)
 
 
 def test_host_states_mark_stale_hosts_down(db: Database) -> None:
@@ -106,11 +109,11 @@ def test_only_known_servers_without_a_claim_on_the_host_are_reaped(db: Database)
     for server_id in ("built-here", "moved-on", "deleted", "building-elsewhere"):
         add_server(db, server_id, deleted=server_id == "deleted")
     with db.write() as s:
-        assert placement.claim(s, "c1", "built-here", "h1", 1, 512, 1)
-        assert placement.claim(s, "c2", "moved-on", "h1", 1, 512, 1)  # then given back
+        assert placement.claim(s, "c1", "built-here", "h1", Resources(1, 512, 1))
+        assert placement.claim(s, "c2", "moved-on", "h1", Resources(1, 512, 1))  # then given back
         assert placement.release(s, "c2")
-        assert placement.claim(s, "c3", "moved-on", "h2", 1, 512, 1)
-        assert placement.claim(s, "c4", "building-elsewhere", "h2", 1, 512, 1)
+        assert placement.claim(s, "c3", "moved-on", "h2", Resources(1, 512, 1))
+        assert placement.claim(s, "c4", "building-elsewhere", "h2", Resources(1, 512, 1))
     found = ["built-here", "moved-on", "deleted", "unknown-orphan"]
     with db.read() as s:
         assert unwanted_on_host(s, "h1", found) == ["deleted", "moved-on"]

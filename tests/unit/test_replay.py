@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
+from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 
+from novaflow.resources import Resources
+from workflows.contracts import CreateRequest
 from workflows.registry import ALL_WORKFLOWS
 
 HISTORIES = sorted((Path(__file__).parent.parent / "replay" / "histories").glob("*.json"))
@@ -25,3 +28,17 @@ def test_recorded_history_replays(path: Path) -> None:
 def test_histories_are_recorded() -> None:
     kinds = {p.stem.split("-")[0] for p in HISTORIES}
     assert {"CreateServer", "DeleteServer"} <= kinds
+
+
+def test_a_create_request_recorded_with_three_amount_fields_loads_as_one_value() -> None:
+    """Histories recorded before the amounts became one value carry vcpus/memory_mb/disk_gb:
+    a create running through the upgrade must still schedule and build with them."""
+    legacy = {
+        "request_id": "req-1", "reservation_id": "r-1", "project_id": "p", "user_id": "u",
+        "flavor_id": "2", "flavor_name": "m1.small", "vcpus": 1, "memory_mb": 2048,
+        "disk_gb": 20, "image_id": "img",
+    }  # fmt: skip
+    converter = DataConverter.default.payload_converter
+    [payload] = converter.to_payloads([legacy])
+    [request] = converter.from_payloads([payload], [CreateRequest])
+    assert request.resources == Resources(1, 2048, 20)

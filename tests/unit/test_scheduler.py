@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from novaflow.resources import Resources
 from novaflow.scheduler import (
     DEFAULT_FILTERS,
     DEFAULT_WEIGHERS,
@@ -44,8 +45,8 @@ def host(name: str, **kw: Any) -> HostState:
     return HostState(name=name, **base)
 
 
-def spec(**kw: Any) -> RequestSpec:
-    base: dict[str, Any] = {"server_id": "srv-1", "vcpus": 1, "memory_mb": 512, "disk_gb": 1}
+def spec(vcpus: int = 1, memory_mb: int = 512, disk_gb: int = 1, **kw: Any) -> RequestSpec:
+    base: dict[str, Any] = {"server_id": "srv-1", "resources": Resources(vcpus, memory_mb, disk_gb)}
     base.update(kw)
     return RequestSpec(**base)
 
@@ -81,11 +82,11 @@ def test_over_allocated_host_has_negative_free_resources() -> None:
 
 
 def test_request_spec_normalizes_host_sets_and_rejects_unknown_policy() -> None:
-    s = RequestSpec("s", 1, 1, 1, group_hosts={"a"}, ignore_hosts=["b", "b"])  # type: ignore[arg-type]
+    s = RequestSpec("s", Resources(1, 1, 1), group_hosts={"a"}, ignore_hosts=["b", "b"])  # type: ignore[arg-type]
     assert s.group_hosts == frozenset({"a"})
     assert s.ignore_hosts == frozenset({"b"})
     with pytest.raises(ValueError, match="affinty"):
-        RequestSpec("s", 1, 1, 1, group_policy="affinty")
+        RequestSpec("s", Resources(1, 1, 1), group_policy="affinty")
 
 
 # --------------------------------------------------------------------------- filters

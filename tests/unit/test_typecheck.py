@@ -21,6 +21,8 @@ def test_workflows_activities_and_workers_type_check() -> None:
             "activities",
             "workers",
             "cli",
+            "api",
+            "hypervisor",
             "--ignore-missing-imports",
             "--follow-imports=silent",
             "--no-error-summary",

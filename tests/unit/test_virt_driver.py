@@ -21,6 +21,7 @@ from hypervisor.libvirt_host import (
     LibvirtHost,
 )
 from hypervisor.test_driver import TestDriverHost
+from novaflow.resources import Resources
 from novaflow.virt.domain_xml import DomainSpec, NicSpec, build_domain_xml, domain_name
 from novaflow.virt.host_xml import build_host_xml
 
@@ -57,8 +58,7 @@ def domain_xml(host: LibvirtHost, server_id: str | None = None, disk_gb: int = 1
         uuid=server_id,
         name=domain_name(server_id),
         display_name="vm",
-        vcpus=1,
-        memory_mb=64,
+        resources=Resources(1, 64, disk_gb),
         disk_path=disk,
         nics=(NicSpec(mac="fa:16:3e:00:00:01", network="default", port_id="p1"),),
     )

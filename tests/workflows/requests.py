@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from novaflow.resources import Resources
 from workflows.contracts import (
     BeginInput,
     CreateRequest,
@@ -27,9 +28,7 @@ def reserve_input(count: int = 1) -> ReserveInput:
         user_id="alice",
         flavor_id="1",
         flavor_name="m1.tiny",
-        vcpus=1,
-        memory_mb=512,
-        disk_gb=1,
+        resources=Resources(1, 512, 1),
         image_id="img",
         ports=[PortRequest(network_id="net")],
     )

@@ -133,6 +133,16 @@ def held_until(release: asyncio.Event, inside: asyncio.Event, name: str) -> Beha
     return hold
 
 
+def refuse(message: str, kind: str = "Conflict") -> Behaviour:
+    """A step that fails for good with the domain error `kind` (as the real ones translate
+    them: OverQuota, NoValidHost, Conflict, ...)."""
+
+    def refused(_: Any, __: str | None) -> Any:
+        raise ApplicationError(message, type=kind, non_retryable=True)
+
+    return refused
+
+
 def host_failure(message: str = "injected: define failed") -> Behaviour:
     def fail(_: Any, host: str | None) -> Any:
         raise ApplicationError(f"{host}: {message}", type="HostFailure", non_retryable=True)

@@ -19,6 +19,7 @@ from tests.workflows.standins import (
     default_answer,
     held_until,
     host_failure,
+    refuse,
     run_workers,
 )
 from workflows.contracts import CreateServerResult, HostStatus, ReserveInput, operation_workflow_id
@@ -90,11 +91,7 @@ def test_every_host_failing_compensates_everything(temporal_address: str) -> Non
 
 def test_a_build_aborted_is_not_rescheduled(temporal_address: str) -> None:
     standins = StandInActivities()
-
-    def bad_xml(_: Any, host: str | None) -> Any:
-        raise ApplicationError("bad XML", type="BuildAborted", non_retryable=True)
-
-    standins.on("spawn_on_host", bad_xml)
+    standins.on("spawn_on_host", refuse("bad XML", "BuildAborted"))
     result, names = create(temporal_address, standins)
     assert isinstance(result, ApplicationError) and result.type == "BuildAborted"
     assert names == ["reserve_quota", "schedule", "allocate_network", "spawn_on_host",
@@ -104,11 +101,7 @@ def test_a_build_aborted_is_not_rescheduled(temporal_address: str) -> None:
 
 def test_no_valid_host_compensates_what_was_taken(temporal_address: str) -> None:
     standins = StandInActivities()
-
-    def none(_: Any, __: str | None) -> Any:
-        raise ApplicationError("No valid host was found.", type="NoValidHost", non_retryable=True)
-
-    standins.on("schedule", none)
+    standins.on("schedule", refuse("No valid host was found.", "NoValidHost"))
     result, names = create(temporal_address, standins)
     assert isinstance(result, ApplicationError) and result.type == "NoValidHost"
     assert names == ["reserve_quota", "schedule", "release_claim", "release_quota",
@@ -117,11 +110,7 @@ def test_no_valid_host_compensates_what_was_taken(temporal_address: str) -> None
 
 def test_over_quota_is_refused_by_the_update_and_nothing_runs(temporal_address: str) -> None:
     standins = StandInActivities()
-
-    def over(_: Any, __: str | None) -> Any:
-        raise ApplicationError("Quota exceeded for cores", type="OverQuota", non_retryable=True)
-
-    standins.on("reserve_quota", over)
+    standins.on("reserve_quota", refuse("Quota exceeded for cores", "OverQuota"))
 
     async def scenario(client: Client) -> None:
         reserve = reserve_input()

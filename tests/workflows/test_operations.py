@@ -22,6 +22,7 @@ from tests.workflows.standins import (
     default_answer,
     held_until,
     host_failure,
+    refuse,
     run_workers,
 )
 from workflows.contracts import (
@@ -32,13 +33,6 @@ from workflows.contracts import (
     Ticket,
 )
 from workflows.parking import Decision
-
-
-def refuse(message: str, kind: str = "Conflict") -> Any:
-    def refused(_: Any, __: str | None) -> Any:
-        raise ApplicationError(message, type=kind, non_retryable=True)
-
-    return refused
 
 
 def delete(

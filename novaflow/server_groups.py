@@ -1,0 +1,43 @@
+"""Server groups (affinity, anti-affinity) and their members, per project."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from novaflow.errors import NotFound
+from novaflow.models import ServerGroup, ServerGroupMember
+
+
+def create(session: Session, name: str, policy: str, project_id: str, user_id: str) -> ServerGroup:
+    group = ServerGroup(name=name, policy=policy, project_id=project_id, user_id=user_id)
+    session.add(group)
+    session.flush()
+    return group
+
+
+def of_project(session: Session, project_id: str) -> list[ServerGroup]:
+    return list(session.exec(select(ServerGroup).where(ServerGroup.project_id == project_id)))
+
+
+def visible(session: Session, group_id: str, project_id: str, is_admin: bool) -> ServerGroup:
+    """The group a caller of `project_id` may see (an admin sees every project's)."""
+    group = session.get(ServerGroup, group_id)
+    if group is None or (group.project_id != project_id and not is_admin):
+        raise NotFound(f"Server group {group_id} could not be found.")
+    return group
+
+
+def members(session: Session, group_id: str) -> list[str]:
+    return list(
+        session.exec(
+            select(ServerGroupMember.server_id).where(ServerGroupMember.group_id == group_id)
+        )
+    )
+
+
+def delete(session: Session, group: ServerGroup) -> None:
+    for member in session.exec(
+        select(ServerGroupMember).where(ServerGroupMember.group_id == group.id)
+    ):
+        session.delete(member)
+    session.delete(group)
