@@ -4,6 +4,8 @@ queue `compute@<host>`). Each is idempotent: a step that already happened is a n
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import TypeVar
 
@@ -53,6 +55,22 @@ DEFAULT_COMMAND_LINE = "console=ttyS0 panic=-1"
 
 def _heartbeat() -> None:
     activity.heartbeat()
+
+
+def _heartbeating(work: Callable[[], T], every: float = 1.0) -> T:
+    """Run a blocking hypervisor call (a managed save, a restore: seconds on a real guest)
+    while this activity keeps heartbeating, so its heartbeat timeout means "the worker is
+    gone", never "libvirt is busy"."""
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        future = pool.submit(work)
+        while True:
+            try:
+                return future.result(timeout=every)
+            except FutureTimeout:
+                activity.heartbeat()  # raises here when the activity is cancelled
+    finally:
+        pool.shutdown(wait=False)  # a cancel does not wait for libvirt to return
 
 
 class ComputeActivities:
@@ -202,12 +220,11 @@ class ComputeActivities:
         wanted state is left as it is (a retried reboot reboots once more, which is harmless)."""
         activity.heartbeat(inp.action)  # a retry whose host vanished then knows it ran
         state = self._sorted(
-            lambda: self.driver.power_action(
-                inp.ctx.server_id,
-                inp.action,
-                shutdown_timeout=inp.shutdown_timeout_seconds,
-                on_wait=_heartbeat,
-            ),
+            lambda: _heartbeating(
+                lambda: self.driver.power_action(
+                    inp.ctx.server_id, inp.action, shutdown_timeout=inp.shutdown_timeout_seconds
+                )
+            )
         )
         return PowerResult(power_state=int(LIBVIRT_POWER_STATE.get(state, PowerState.NOSTATE)))
 

@@ -133,15 +133,15 @@ class InstanceActivities:
                     down_after=self.service_down,
                     accept_until=inp.accept_until,
                 )
-                servers.record_event(
-                    session, ctx.server_id, begun.request_id, ctx.event, start_time=utcnow()
-                )
+                if begun.request_id == ctx.request_id:  # not a DELETE joining an earlier one
+                    servers.record_event(
+                        session, ctx.server_id, begun.request_id, ctx.event, start_time=utcnow()
+                    )
         except NovaflowError as error:
             raise as_application_error(error) from error
         return Ticket(
             request_id=begun.request_id,
             host=begun.host,
-            host_up=begun.host_up,
             host_action=begun.host_action,
             running_workflow_id=begun.running_workflow_id,
             joined=begun.joined,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
 from typing import TypeVar
 
 from sqlmodel import Session
@@ -100,12 +99,20 @@ class ComputeAPI:
     # ------------------------------------------------------------ writes
 
     def change(
-        self, ctx: RequestContext, server_id: str, change: Callable[[Session, Server], T]
+        self,
+        ctx: RequestContext,
+        server_id: str,
+        change: Callable[[Session, Server], T],
+        checks_lock: bool = False,
     ) -> T:
         """Run `change` on the visible server, locked, in one write transaction (rename,
-        metadata: changes that are no operation of their own)."""
+        metadata: changes that are no operation of their own). `checks_lock`: a locked server
+        refuses it to non-admins (409), as Nova's metadata changes."""
         with self.db.write() as session:
-            return change(session, self.visible_in(session, ctx, server_id, for_update=True))
+            server = self.visible_in(session, ctx, server_id, for_update=True)
+            if checks_lock and server.locked and not ctx.is_admin:
+                raise Conflict(f"Instance {server_id} is locked")
+            return change(session, server)
 
     # ------------------------------------------------------------ operations
 
@@ -159,6 +166,7 @@ class ComputeAPI:
             project_id=server.project_id,
             user_id=ctx.user_id,
             host_pickup_seconds=self.settings.host_pickup_seconds,
+            gated=True,
         )
         return await operations.start_delete(self.temporal, begin, inp, under_way)
 
@@ -190,7 +198,7 @@ class ComputeAPI:
                     f"Instance {server_id} is not ready: it has no host "
                     f"(vm_state {server.vm_state}), so it has no {what}."
                 )
-            down_after = timedelta(seconds=self.settings.service_down_seconds)
+            down_after = self.settings.service_down
             if not hosts.is_up(session, server.host, utcnow(), down_after):
                 raise Conflict(
                     f"Compute host {server.host} of instance {server_id} is down: "

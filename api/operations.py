@@ -23,10 +23,10 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from novaflow.errors import ERROR_TYPES, NovaflowError, ServiceUnavailable
+from novaflow.errors import ERROR_TYPES, NotFound, NovaflowError, ServiceUnavailable
 from workflows.contracts import (
     CONTROL_TASK_QUEUE,
     DB_STEP_TIMEOUT,
@@ -93,6 +93,10 @@ async def _update_with_start(
         raise ServiceUnavailable(
             "No control-plane worker accepted the request in time; nothing was changed. Try again."
         ) from None
+    except WorkflowAlreadyStartedError:
+        # Only a delete joins a workflow by id: the one it joins has just completed, so the
+        # server is gone.
+        raise NotFound("The server could not be found: it has just been deleted.") from None
     except RPCError as error:
         raise ServiceUnavailable(f"The workflow service is unavailable: {error.message}") from None
 

@@ -221,7 +221,7 @@ class NoArguments(Strict):
 
 
 class RebootAction(Strict):
-    type: Literal["SOFT", "HARD", "soft", "hard"]
+    type: Literal["SOFT", "Soft", "soft", "HARD", "Hard", "hard"]  # as Nova's schema
 
 
 class LockAction(Strict):

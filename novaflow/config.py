@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -40,6 +41,12 @@ class Settings(BaseSettings):
     # How long stop and a soft reboot wait for the guest to shut down cleanly before cutting
     # the power (Nova's shutdown_timeout and [libvirt]wait_soft_reboot_seconds).
     shutdown_timeout_seconds: float = Field(default=60.0, ge=0, le=3600)
+
+    @property
+    def service_down(self) -> timedelta:
+        """How long without a heartbeat before a host counts as down."""
+        return timedelta(seconds=self.service_down_seconds)
+
     # Keypairs one user may hold (Nova's [quota] key_pairs); negative: no limit.
     keypairs_per_user: int = 100
 

@@ -17,9 +17,9 @@ from sqlalchemy import update
 from sqlmodel import Session, col
 
 from novaflow import hosts, servers
-from novaflow.errors import Conflict, Forbidden, Invalid, NotFound, RequestExpired
+from novaflow.errors import Conflict, Forbidden, Invalid, RequestExpired
 from novaflow.models import InstanceAction, Server, utcnow
-from novaflow.states import PowerState, TaskState, VmState
+from novaflow.states import TaskState, VmState
 
 ANY = None  # a rule's vm_states: the action is allowed whatever the vm_state
 
@@ -72,12 +72,6 @@ HARD_REBOOT = Rule(
     "reboot", _HARD_REBOOTABLE, TaskState.REBOOTING_HARD, "reboot-hard", VmState.ACTIVE
 )
 RESET_STATES = {"active": VmState.ACTIVE, "error": VmState.ERROR}
-# What libvirt's state says of a domain after each host step that worked.
-EXPECTED_POWER = {
-    "stop": PowerState.SHUTDOWN,
-    "suspend": PowerState.SHUTDOWN,  # managed save: the domain is off, its memory on disk
-    "pause": PowerState.PAUSED,
-}
 
 
 def rule_for(action: str, options: dict[str, str]) -> Rule:
@@ -93,7 +87,6 @@ def rule_for(action: str, options: dict[str, str]) -> Rule:
 class Begun:
     request_id: str  # the action the operation's steps are recorded under
     host: str | None
-    host_up: bool
     host_action: str | None
     running_workflow_id: str | None = None  # what a delete cancels first
     joined: str | None = None  # the delete workflow already doing it (this one has nothing to do)
@@ -122,15 +115,11 @@ def begin(
     """Pass the gate of `action` on the server, or raise the error the API answers with.
     After `accept_until` (epoch seconds; 0: never) a request not yet recorded is refused."""
     rule = rule_for(action, options)
-    server = session.get(Server, server_id, with_for_update=True, populate_existing=True)
-    if (
-        server is None
-        or server.deleted
-        or (server.project_id != caller.project_id and not caller.is_admin)
-    ):
-        raise NotFound(f"Instance {server_id} could not be found.")
+    server = servers.get_visible_server(
+        session, server_id, caller.project_id, is_admin=caller.is_admin, for_update=True
+    )
     if session.get(InstanceAction, (server_id, request_id)) is not None:
-        return _begun_again(session, server, rule, request_id, down_after, now)
+        return _begun_again(session, server, rule, request_id)
     if accept_until and (now or utcnow()).timestamp() > accept_until:
         raise RequestExpired("The request expired before it could be recorded.")
     if rule.admin_only and not caller.is_admin:
@@ -147,35 +136,26 @@ def begin(
         raise Conflict(
             f"Cannot '{action}' instance {server_id} while it is in task_state {server.task_state}"
         )
-    host_up = True
     if rule.host_action is not None:
-        host_up = _check_host(session, server, action, down_after, now)
+        _check_host(session, server, action, down_after, now)
         _swap_task_state(session, server, rule)
     else:
         _apply_at_once(server, action, options, caller)
     _record_action(
         session, server, action, caller, request_id, workflow_id, done=rule.host_action is None
     )
-    return Begun(request_id, server.host, host_up, rule.host_action)
+    return Begun(request_id, server.host, rule.host_action)
 
 
-def _begun_again(
-    session: Session,
-    server: Server,
-    rule: Rule,
-    request_id: str,
-    down_after: timedelta,
-    now: datetime | None,
-) -> Begun:
+def _begun_again(session: Session, server: Server, rule: Rule, request_id: str) -> Begun:
     """The gate already passed for this request (a retry after a crash): the same answer."""
-    up = server.host is not None and hosts.is_up(session, server.host, now or utcnow(), down_after)
     running = servers.running_action(session, server.id, exclude="delete")
+    delete = rule.action == "delete"
     return Begun(
         request_id,
         server.host,
-        up,
         rule.host_action,
-        running.workflow_id if running is not None and rule.action == "delete" else None,
+        running.workflow_id if running is not None and delete else None,
     )
 
 
@@ -190,26 +170,25 @@ def _begin_delete(
         earlier = servers.running_action(session, server.id, only="delete")
         if earlier is not None and earlier.workflow_id == workflow_id:
             # A new run of a delete workflow that failed: it takes over its action.
-            return Begun(earlier.request_id, server.host, True, None, running_id)
+            return Begun(earlier.request_id, server.host, None, running_id)
         if earlier is not None:
             # Another DELETE started its own workflow in the same instant: that one does it.
-            return Begun(earlier.request_id, server.host, True, None, joined=earlier.workflow_id)
+            return Begun(earlier.request_id, server.host, None, joined=earlier.workflow_id)
     server.task_state = TaskState.DELETING
     server.updated_at = utcnow()
     _record_action(session, server, "delete", caller, request_id, workflow_id, done=False)
-    return Begun(request_id, server.host, True, None, running_id)
+    return Begun(request_id, server.host, None, running_id)
 
 
 def _check_host(
     session: Session, server: Server, action: str, down_after: timedelta, now: datetime | None
-) -> bool:
+) -> None:
     if not server.host:
         raise Conflict(
             f"Cannot '{action}' instance {server.id}: it has no host (vm_state {server.vm_state})"
         )
     if not hosts.is_up(session, server.host, now or utcnow(), down_after):
         raise Conflict(f"Cannot '{action}' instance {server.id}: its compute host is down")
-    return True
 
 
 def _swap_task_state(session: Session, server: Server, rule: Rule) -> None:
@@ -293,6 +272,9 @@ def end(
     cleared, the action finished. Idempotent; a delete that took over keeps its task.
     `mark_error`: an operator decided the server is left in ERROR, `error` its fault."""
     rule = rule_for(action, options)
+    own = session.get(InstanceAction, (server_id, request_id))
+    if own is not None and own.finish_time is not None:
+        return  # a retry after this step committed: a later operation may own the task now
     server = session.get(Server, server_id, with_for_update=True, populate_existing=True)
     if server is not None and not server.deleted:
         if server.task_state == rule.task_state:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
@@ -53,7 +52,7 @@ async def main() -> None:
     client = await connect(settings)
     # Tests and drills only (NOVAFLOW_FAULT_INJECTION): off by default.
     faults = FaultInjector(settings.state_dir / "control") if settings.fault_injection else None
-    down_after = timedelta(seconds=settings.service_down_seconds)
+    down_after = settings.service_down
     instances = InstanceActivities(db, faults, down_after)
     scheduling = SchedulingActivities(db, scheduler, down_after, faults)
     network = NetworkActivities(db, faults)

@@ -304,7 +304,6 @@ class Ticket:
     # delete taking over one that failed, the earlier request's.
     request_id: str
     host: str | None = None
-    host_up: bool = True
     # The step on the server's host ("stop", "reboot-soft", ...); None: the gate did it all.
     host_action: str | None = None
     # A delete cancels the operation still running on the server first (its workflow id).
@@ -377,6 +376,9 @@ class DeleteServerInput:
     # The operation running when the delete came in (its workflow id), to cancel first.
     running_workflow_id: str | None = None
     host_pickup_seconds: float = HOST_PICKUP_SECONDS
+    # Started by an API that makes the first write through the workflow's gate (update-with-
+    # start). False for deletes an older API started after writing the gate itself.
+    gated: bool = False
 
 
 @dataclass

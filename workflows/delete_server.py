@@ -41,7 +41,9 @@ class DeleteServer(Gated):
     @workflow.run
     async def run(self, inp: DeleteServerInput) -> DeleteServerResult:
         request_id, running = inp.request_id, inp.running_workflow_id
-        if workflow.patched(GATE_IN_WORKFLOW):
+        # A delete started by an older API already passed its gate there: the flag says which
+        # (a new worker may run its first task), the patch keeps older histories replaying.
+        if workflow.patched(GATE_IN_WORKFLOW) and inp.gated:
             ticket = await self._gate()
             if ticket is None:
                 return DeleteServerResult(inp.server_id, rejected=True)

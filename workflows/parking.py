@@ -17,8 +17,9 @@ from __future__ import annotations
 from enum import StrEnum
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, TimeoutError, TimeoutType
+from temporalio.exceptions import ActivityError, TimeoutError
 
+from workflows import steps
 from workflows.contracts import NEEDS_ATTENTION
 from workflows.phase import PhaseReporting
 
@@ -32,11 +33,11 @@ class Decision(StrEnum):
 def outcome_unknown(error: ActivityError) -> bool:
     """The host took the step (it heartbeated) and then stopped answering: its retry timed out
     waiting for the host's worker. A step that was never taken is not unknown: it did not run."""
-    cause = error.cause
+    timeout = error.cause
     return (
-        isinstance(cause, TimeoutError)
-        and cause.type == TimeoutType.SCHEDULE_TO_START
-        and bool(cause.last_heartbeat_details)
+        steps.not_picked_up(error)
+        and isinstance(timeout, TimeoutError)
+        and bool(timeout.last_heartbeat_details)
     )
 
 
@@ -67,10 +68,12 @@ class Parkable(PhaseReporting):
         self._parked, self._decision = True, None
         workflow.upsert_search_attributes([NEEDS_ATTENTION.value_set(True)])
         self._enter(f"parked: {why}; waiting for a signal: retry, rollback or mark-error")
-        await workflow.wait_condition(lambda: self._decision is not None)
+        try:
+            await workflow.wait_condition(lambda: self._decision is not None)
+        finally:  # decided, or cancelled (a DELETE): nobody needs to look any more
+            self._parked = False
+            workflow.upsert_search_attributes([NEEDS_ATTENTION.value_set(False)])
         decision = self._decision
         assert decision is not None
-        self._parked = False
-        workflow.upsert_search_attributes([NEEDS_ATTENTION.value_set(False)])
         self._enter(f"{decision} (decided by a person)")
         return decision

@@ -25,7 +25,6 @@ from workflows import steps
 from workflows.compensation import Compensations
 from workflows.contracts import (
     HOST,
-    NEEDS_ATTENTION,
     EndInput,
     HostPowerInput,
     HostStepRecord,
@@ -85,11 +84,10 @@ class ServerAction(Gated, Parkable):
             result = await self._on_host(inp, host, action, ctx(action))
         except (ActivityError, asyncio.CancelledError) as error:
             cancelled = is_cancelled_exception(error)
-            failure.append("cancelled: the server is being deleted" if cancelled else
+            failure.append("cancelled (a DELETE, or an operator)" if cancelled else
                            _host_fault(host, error))  # fmt: skip
             self._enter(f"failed: {failure[0][:100]}")
-            if await undo.run():
-                workflow.upsert_search_attributes([NEEDS_ATTENTION.value_set(True)])
+            await undo.run()  # its one undo retries until it is done
             if cancelled:
                 raise
             raise ApplicationError(failure[0], type=error_type(error), non_retryable=True) from None
@@ -124,6 +122,7 @@ class ServerAction(Gated, Parkable):
     ) -> PowerResult:
         """The host step; parked when its outcome is unknown, and then what a person decides:
         retry runs it again, rollback fails it (compensation), mark-error raises MarkedError."""
+        parked_before = False
         while True:
             self._enter(f"{action} on {host}")
             try:
@@ -133,8 +132,11 @@ class ServerAction(Gated, Parkable):
                     timedelta(seconds=inp.host_pickup_seconds),
                 )
             except ActivityError as error:
-                if not outcome_unknown(error):
+                # A retry that no host took leaves the outcome as unknown as it was.
+                unknown = outcome_unknown(error) or (parked_before and steps.not_picked_up(error))
+                if not unknown:
                     raise
+                parked_before = True
                 decision = await self._park(
                     f"{action} on {host}: the host took the step, then stopped answering"
                 )
@@ -142,7 +144,8 @@ class ServerAction(Gated, Parkable):
                     raise
                 if decision == Decision.MARK_ERROR:
                     raise MarkedError(
-                        f"{action} on {host} had an unknown outcome; marked ERROR by an operator"
+                        f"{action} had an unknown outcome on the server's host; "
+                        "marked ERROR by an operator"
                     ) from None
 
 
@@ -152,5 +155,5 @@ class MarkedError(Exception):
 
 def _host_fault(host: str, error: BaseException) -> str:
     if isinstance(error, ActivityError) and steps.not_picked_up(error):
-        return f"compute host {host} did not take the step in time (down, or too busy)"
+        return "the server's compute host did not take the step in time (down, or too busy)"
     return fault_message(error)

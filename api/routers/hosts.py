@@ -42,7 +42,7 @@ def hypervisor_view(host: Host, down_after: timedelta) -> dict[str, Any]:
 
 
 def _down_after(request: Request) -> timedelta:
-    return timedelta(seconds=request.app.state.settings.service_down_seconds)
+    return request.app.state.settings.service_down
 
 
 @router.get("")

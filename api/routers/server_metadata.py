@@ -31,7 +31,10 @@ def replace_metadata(
 ) -> dict[str, Any]:
     """Every item not in the body is removed."""
     replaced = compute.change(
-        ctx, server_id, lambda s, server: server_metadata.replace(s, server, body.metadata)
+        ctx,
+        server_id,
+        lambda s, server: server_metadata.replace(s, server, body.metadata),
+        checks_lock=True,
     )
     return {"metadata": replaced}
 
@@ -42,7 +45,10 @@ def merge_metadata(
 ) -> dict[str, Any]:
     """The body's items are added or replaced; the others stay."""
     merged = compute.change(
-        ctx, server_id, lambda s, server: server_metadata.merge(s, server, body.metadata)
+        ctx,
+        server_id,
+        lambda s, server: server_metadata.merge(s, server, body.metadata),
+        checks_lock=True,
     )
     return {"metadata": merged}
 
@@ -65,7 +71,12 @@ def set_metadata_item(
             "Invalid input for field/attribute meta. Request body and URI mismatch: "
             f"the body sets {body_key!r}, the URI names {key!r}"
         )
-    compute.change(ctx, server_id, lambda s, server: server_metadata.merge(s, server, {key: value}))
+    compute.change(
+        ctx,
+        server_id,
+        lambda s, server: server_metadata.merge(s, server, {key: value}),
+        checks_lock=True,
+    )
     return {"meta": {key: value}}
 
 
@@ -73,5 +84,10 @@ def set_metadata_item(
 def delete_metadata_item(
     server_id: str, key: str, ctx: ContextDep, compute: ComputeDep
 ) -> Response:
-    compute.change(ctx, server_id, lambda s, server: server_metadata.delete_item(s, server, key))
+    compute.change(
+        ctx,
+        server_id,
+        lambda s, server: server_metadata.delete_item(s, server, key),
+        checks_lock=True,
+    )
     return Response(status_code=204)

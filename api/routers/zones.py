@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,7 +14,7 @@ router = APIRouter(prefix="/v2.1/os-availability-zone", tags=["availability zone
 
 
 def _zones(request: Request, session: SessionDep) -> dict[str, list[tuple[Host, bool]]]:
-    down_after = timedelta(seconds=request.app.state.settings.service_down_seconds)
+    down_after = request.app.state.settings.service_down
     return hosts.zones(session, utcnow(), down_after)
 
 

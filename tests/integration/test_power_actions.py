@@ -61,7 +61,7 @@ def holding(stack: Stack) -> bool:
 CYCLE = [
     ({"os-stop": None}, "SHUTOFF", 4, "shutdown", "stop"),
     ({"os-start": None}, "ACTIVE", 1, "running", "start"),
-    ({"reboot": {"type": "SOFT"}}, "ACTIVE", 1, "running", "reboot"),
+    ({"reboot": {"type": "Soft"}}, "ACTIVE", 1, "running", "reboot"),
     ({"reboot": {"type": "HARD"}}, "ACTIVE", 1, "running", "reboot"),
     ({"pause": None}, "PAUSED", 3, "paused", "pause"),
     ({"unpause": {}}, "ACTIVE", 1, "running", "unpause"),
@@ -161,6 +161,10 @@ def test_a_locked_server_refuses_its_owner_but_not_an_admin(nova: NovaClient, se
     assert shown["locked"] is True and shown["locked_reason"] == "maintenance window"
     refused(nova.server_action(server, {"os-stop": None}), 409, f"Instance {server} is locked")
     refused(nova.http.delete(f"/v2.1/servers/{server}"), 409, "locked")
+    metadata = f"/v2.1/servers/{server}/metadata"
+    refused(nova.http.post(metadata, json={"metadata": {"a": "1"}}), 409, "locked")
+    refused(nova.http.delete(f"{metadata}/a"), 409, "locked")
+    assert nova.admin.post(metadata, json={"metadata": {"a": "1"}}).status_code == 200
     act(nova, server, {"os-stop": None}, admin=True)  # an admin acts on a locked server
     settled(nova, server, "SHUTOFF")
     act(nova, server, {"unlock": None})  # the owner's project locked it: it may unlock

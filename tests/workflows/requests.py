@@ -53,6 +53,7 @@ def delete_input(begin: BeginInput) -> DeleteServerInput:
         project_id="p1",
         user_id="alice",
         host_pickup_seconds=PICKUP,
+        gated=True,
     )
 
 
