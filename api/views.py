@@ -5,22 +5,25 @@ from __future__ import annotations
 
 import hashlib
 from contextvars import ContextVar
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from api.auth import RequestContext
 from novaflow import ipam, server_groups
+from novaflow.hosts import heartbeat_fresh
 from novaflow.ipam import PortView
 from novaflow.models import (
     Flavor,
+    Host,
     Image,
     InstanceAction,
     InstanceActionEvent,
     Port,
     Server,
     ServerGroup,
+    utcnow,
 )
 from novaflow.networks import NetworkUsage
 from novaflow.states import LIBVIRT_POWER_STATE, PowerState, derive_status
@@ -308,4 +311,31 @@ def group_view(session: Session, group: ServerGroup) -> dict[str, Any]:
         "members": server_groups.members(session, group.id),
         "project_id": group.project_id,
         "user_id": group.user_id,
+    }
+
+
+def hypervisor_view(host: Host, down_after: timedelta) -> dict[str, Any]:
+    up = heartbeat_fresh(host, utcnow(), down_after)
+    return {
+        "id": host.id,
+        "hypervisor_hostname": host.name,
+        "service": {"host": host.name, "disabled_reason": host.disabled_reason},
+        "state": "up" if up else "down",
+        "status": "enabled" if host.enabled else "disabled",
+        "hypervisor_type": host.hypervisor_type,
+        "host_ip": None,
+        "availability_zone": host.availability_zone,
+        "cpu_info": {"arch": host.arch},
+        "vcpus": host.vcpus,
+        "vcpus_used": host.vcpus_used,
+        "memory_mb": host.memory_mb,
+        "memory_mb_used": host.memory_mb_used,
+        "local_gb": host.disk_gb,
+        "local_gb_used": host.disk_gb_used,
+        "running_vms": host.running_vms,
+        "cpu_allocation_ratio": host.cpu_allocation_ratio,
+        "ram_allocation_ratio": host.ram_allocation_ratio,
+        "disk_allocation_ratio": host.disk_allocation_ratio,
+        "libvirt_uri": host.libvirt_uri,
+        "last_heartbeat": host.last_heartbeat.isoformat() if host.last_heartbeat else None,
     }

@@ -354,6 +354,8 @@ def test_power_actions_are_idempotent_and_report_the_state(host: LibvirtHost) ->
     ]
     for action, state in steps:
         assert host.power_action(server_id, action, shutdown_timeout=1) == state, action
+    domain = host._connection().lookupByUUIDString(server_id)
+    assert domain.hasManagedSaveImage(0) == 0  # the hard reboot dropped the saved image
     host.power_action(server_id, "suspend")
     host.undefine(server_id)  # a saved memory image does not stop the undefine
     assert host.power_state(server_id) is None

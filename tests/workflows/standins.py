@@ -16,6 +16,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
+from novaflow.operations import rule_for
 from workers.control import SANDBOX
 from workflows.catalog import ActivityType, RunsOn, declared
 from workflows.contracts import (
@@ -35,7 +36,6 @@ from workflows.contracts import (
 from workflows.registry import ALL_WORKFLOWS
 
 HOSTS = ("host-a", "host-b", "host-c")
-HOST_ACTIONS = {"stop": "stop", "start": "start", "pause": "pause", "reboot": "reboot-soft"}
 POWER_AFTER = {"stop": 4, "suspend": 4, "pause": 3}
 
 # A stand-in's behaviour: (input, host or None) -> result, or raise.
@@ -68,7 +68,7 @@ def default_answer(name: str, arg: Any, host: str | None) -> Any:
         return Ticket(
             request_id=arg.ctx.request_id,
             host="host-a",
-            host_action=HOST_ACTIONS.get(arg.action),
+            host_action=rule_for(arg.action, arg.options).host_action,  # the domain's table
         )
     if name == "power_action_on_host":
         return PowerResult(power_state=POWER_AFTER.get(arg.action, 1))
