@@ -7,12 +7,15 @@
 from __future__ import annotations
 
 import asyncio
+import compileall
+import contextlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+import workflows
 from activities.instances import InstanceActivities
 from activities.network import NetworkActivities
 from activities.operations import OperationActivities
@@ -44,8 +47,20 @@ SANDBOX = SandboxedWorkflowRunner(
 )
 
 
+def cache_workflow_bytecode() -> None:
+    """Write the bytecode of the workflow modules, even where writing it is turned off
+    (PYTHONDONTWRITEBYTECODE, as on the CI machines): the sandbox re-imports a workflow's module
+    for every run, and without cached bytecode each run compiles its source again, about a
+    tenth of the control worker's CPU per operation. A tree that cannot be written is left
+    as it is (slower, still correct)."""
+    package_dir = os.path.dirname(os.path.abspath(workflows.__file__))
+    with contextlib.suppress(OSError):
+        compileall.compile_dir(package_dir, quiet=2)
+
+
 async def main() -> None:
     log = setup_logging("control")
+    cache_workflow_bytecode()
     settings = get_settings()
     db = Database(settings.database_url)
     scheduler = FilterScheduler.from_config(settings.scheduler_filters, settings.scheduler_weighers)
