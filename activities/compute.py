@@ -3,6 +3,8 @@ queue `compute@<host>`). Each is idempotent: a step that already happened is a n
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -29,6 +31,7 @@ from workflows.contracts import (
     ConsoleOutput,
     ConsoleOutputInput,
     DiagnosticsInput,
+    DiskTransferInput,
     DomainDiagnostics,
     HostPowerInput,
     PowerResult,
@@ -71,6 +74,42 @@ def _heartbeating(work: Callable[[], T], every: float = 1.0) -> T:
                 activity.heartbeat()  # raises here when the activity is cancelled
     finally:
         pool.shutdown(wait=False)  # a cancel does not wait for libvirt to return
+
+
+class StepCancelled(Exception):
+    """Raised inside a long host step at its next checkpoint once its activity is cancelled."""
+
+
+# How long a cancelled step waits for its work to reach a checkpoint and stop.
+STOP_WITHIN_SECONDS = 30.0
+
+
+def _heartbeating_until_stopped(work: Callable[[Callable[[], None]], T], every: float = 1.0) -> T:
+    """As _heartbeating, for work that must not go on once its activity is cancelled (a disk
+    copy: its undo would otherwise run while it still writes). The work gets a checkpoint to
+    call in its loops, which raises once the activity is cancelled; the cancel is reported
+    only after the work stopped (or STOP_WITHIN_SECONDS passed)."""
+    stopped = threading.Event()
+
+    def checkpoint() -> None:
+        if stopped.is_set():
+            raise StepCancelled("the step was cancelled")
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(work, checkpoint)
+    try:
+        while True:
+            try:
+                return future.result(timeout=every)
+            except FutureTimeout:
+                activity.heartbeat()
+    except BaseException:
+        stopped.set()
+        with contextlib.suppress(BaseException):
+            future.result(timeout=STOP_WITHIN_SECONDS)
+        raise
+    finally:
+        pool.shutdown(wait=False)
 
 
 class ComputeActivities:
@@ -204,14 +243,34 @@ class ComputeActivities:
 
         activity.heartbeat("defining the domain")
         self._step(inp.ctx, f"define_domain@{host}", define)
-        activity.heartbeat("starting the domain")
-        self._step(
-            inp.ctx,
-            f"start_domain@{host}",
-            lambda: self.driver.start(server_id, on_wait=_heartbeat),
-        )
+        if inp.start:
+            activity.heartbeat("starting the domain")
+            self._step(
+                inp.ctx,
+                f"start_domain@{host}",
+                lambda: self.driver.start(server_id, on_wait=_heartbeat),
+            )
         state = self.driver.power_state(server_id)
         return PowerResult(power_state=int(LIBVIRT_POWER_STATE.get(state or 0, PowerState.NOSTATE)))
+
+    @implements(catalog.RECEIVE_DISK_ON_HOST)
+    def receive_disk_on_host(self, inp: DiskTransferInput) -> None:
+        """A move's disk, copied here from its source host through the two hosts' libvirt
+        connections (see LibvirtHost.receive_disk), while this activity heartbeats."""
+        activity.heartbeat(f"copying the disk from {inp.source_host}")
+        self._step(
+            inp.ctx,
+            f"receive_disk@{self.host}",
+            lambda: _heartbeating_until_stopped(
+                lambda checkpoint: self.driver.receive_disk(
+                    inp.ctx.server_id,
+                    inp.source_uri,
+                    inp.size_gb,
+                    inp.image_id,
+                    on_wait=checkpoint,
+                )
+            ),
+        )
 
     @implements(catalog.POWER_ACTION_ON_HOST)
     def power_action_on_host(self, inp: HostPowerInput) -> PowerResult:

@@ -8,13 +8,16 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 
 from activities.base import StepRecorder, as_application_error
+from activities.network import allocated_ports
 from activities.registry import implements
 from hypervisor.faults import FaultInjector
 from novaflow import hosts, ipam, operations, placement, quota, servers
 from novaflow.db import Database
-from novaflow.errors import NovaflowError, RequestExpired
-from novaflow.models import Server, utcnow
+from novaflow.errors import Conflict, NovaflowError, RequestExpired
+from novaflow.models import Flavor, Image, Server, utcnow
+from novaflow.resources import Resources
 from novaflow.servers import ServerDraft
+from novaflow.states import VmState
 from workflows import catalog
 from workflows.contracts import (
     BeginInput,
@@ -24,6 +27,7 @@ from workflows.contracts import (
     FinishInput,
     HostCheck,
     HostStatus,
+    RebuildPlan,
     ReserveInput,
     ReserveResult,
     ServerPlacement,
@@ -211,6 +215,29 @@ class InstanceActivities:
             )
         return placement_
 
+    @implements(catalog.PLAN_REBUILD)
+    def plan_rebuild(self, inp: ServerRef) -> RebuildPlan:
+        """The server as its rebuild re-creates it (the gate already set its new image)."""
+        with self.db.read() as session:
+            server = servers.get_server(session, inp.ctx.server_id)
+            flavor = session.get(Flavor, server.flavor_id)
+            image = session.get(Image, server.image_id)
+            if server.host is None:
+                raise as_application_error(
+                    Conflict(f"Instance {server.id} has no host: nothing to rebuild there")
+                )
+            return RebuildPlan(
+                host=server.host,
+                name=server.name,
+                project_id=server.project_id,
+                flavor_name=flavor.name if flavor is not None else server.flavor_id,
+                image_id=server.image_id,
+                resources=Resources(server.vcpus, server.memory_mb, server.disk_gb),
+                ports=allocated_ports(session, server.id),
+                image_properties=dict(image.properties) if image is not None else {},
+                start=server.vm_state != VmState.STOPPED,
+            )
+
     @implements(catalog.CHECK_HOST)
     def check_host(self, inp: HostCheck) -> HostStatus:
         """Is the host up (its worker heartbeating)? A host found down is recorded in the
@@ -242,6 +269,6 @@ class InstanceActivities:
         with self.recorder.step(inp.ctx, "finish_delete") as session:
             ipam.release_for_server(session, server_id)
             placement.release_all(session, server_id)
-            quota.release(session, server_id)
+            quota.release_all(session, server_id)
             servers.mark_deleted(session, server_id)
             servers.finish_action(session, server_id, inp.ctx.request_id, error=False)

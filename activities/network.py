@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+from sqlmodel import Session
+
 from activities.base import StepRecorder
 from activities.registry import implements
 from hypervisor.faults import FaultInjector
@@ -24,6 +26,21 @@ def port_id_for(server_id: str, index: int) -> str:
 
 def floating_ip_id_for(server_id: str, index: int) -> str:
     return str(uuid.uuid5(_PORT_NAMESPACE, f"{server_id}/fip/{index}"))
+
+
+def allocated_ports(session: Session, server_id: str) -> list[AllocatedPort]:
+    """The ports a server holds, as a host plugs them in (a rebuild or a move reuses them)."""
+    return [
+        AllocatedPort(
+            port_id=view.port_id,
+            network_id=view.network_id,
+            network_name=view.network_name,
+            mac_address=view.mac_address,
+            fixed_ips=view.fixed_ips,
+            floating_ips=view.floating_ips,
+        )
+        for view in ipam.ports_of(session, server_id)
+    ]
 
 
 class NetworkActivities:

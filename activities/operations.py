@@ -11,7 +11,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.registry import implements
 from workflows import catalog
-from workflows.contracts import AwaitWorkflowInput
+from workflows.contracts import DELETE_COMING, AwaitWorkflowInput
 
 
 class OperationActivities:
@@ -20,10 +20,12 @@ class OperationActivities:
 
     @implements(catalog.CANCEL_OPERATION)
     async def cancel_operation(self, inp: AwaitWorkflowInput) -> None:
-        """Request cancellation of the workflow and wait until it is closed. Idempotent: a
-        workflow that is already closed (or never started) is simply waited for."""
+        """Tell the workflow a delete is coming (a signal: see DELETE_COMING), request its
+        cancellation and wait until it is closed. Idempotent: a workflow that is already
+        closed (or never started) is simply waited for."""
         handle = self.client.get_workflow_handle(inp.workflow_id)
         try:
+            await handle.signal(DELETE_COMING)
             await handle.cancel()
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND:

@@ -15,7 +15,17 @@ from temporalio.client import Client
 
 from api import errors, views
 from api.auth import NOAUTH_WARNING
-from api.routers import catalog, hosts, keypairs, networks, quotas, server_groups, servers, zones
+from api.routers import (
+    catalog,
+    hosts,
+    keypairs,
+    migrations,
+    networks,
+    quotas,
+    server_groups,
+    servers,
+    zones,
+)
 from novaflow.config import Settings, get_settings
 from novaflow.db import Database
 
@@ -64,7 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         return await call_next(request)
 
-    for module in (servers, catalog, networks, quotas, hosts, server_groups, zones, keypairs):
+    for module in (
+        servers, catalog, networks, quotas, hosts, server_groups, zones, keypairs, migrations
+    ):  # fmt: skip
         app.include_router(module.router)
 
     @app.get("/", tags=["versions"])

@@ -18,22 +18,25 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
-from api import operations
+from api import operations, views
 from api.auth import RequestContext
 from api.schemas import ServerCreateBody
 from api.server_create import build_reserve_input
-from novaflow import hosts, servers
+from novaflow import hosts, moves, servers
 from novaflow.config import Settings
 from novaflow.db import Database
 from novaflow.errors import Conflict
 from novaflow.models import Server, utcnow
+from novaflow.states import VmState
 from workflows.contracts import (
     BeginInput,
     DeleteServerInput,
     DomainDiagnostics,
+    MoveInput,
     OperationInput,
     ReserveInput,
     ReserveResult,
+    ResizeDecision,
     StepContext,
     Ticket,
 )
@@ -184,6 +187,71 @@ class ComputeAPI:
             shutdown_timeout_seconds=self.settings.shutdown_timeout_seconds,
         )
         return await operations.start_action(self.temporal, begin, inp, server.project_id)
+
+    async def rebuild(
+        self, ctx: RequestContext, server_id: str, options: dict[str, str]
+    ) -> tuple[Ticket, dict[str, object]]:
+        """A new disk from an image on the same host: accepted by its gate (409, or 400 for
+        the image), then carried out by RebuildServer. Returns the ticket and the server's
+        body as it is now (REBUILD), which Nova's answer carries."""
+        server = await run_in_threadpool(self.visible, ctx, server_id)
+        begin = self._begin(ctx, server_id, "rebuild", options)
+        inp = OperationInput(
+            server_id=server_id,
+            action="rebuild",
+            host_pickup_seconds=self.settings.host_pickup_seconds,
+            shutdown_timeout_seconds=self.settings.shutdown_timeout_seconds,
+        )
+        ticket = await operations.start_action(
+            self.temporal, begin, inp, server.project_id, workflow="RebuildServer"
+        )
+
+        def body() -> dict[str, object]:
+            with self.db.read() as session:
+                return views.server_view(session, self.visible_in(session, ctx, server_id), ctx)
+
+        return ticket, await run_in_threadpool(body)
+
+    async def move(
+        self, ctx: RequestContext, server_id: str, action: str, options: dict[str, str]
+    ) -> Ticket:
+        """A resize or a cold migration: accepted by its gate (409/403/400 at once), then
+        carried out by ResizeServer, which waits in VERIFY_RESIZE for a confirm or revert."""
+        server = await run_in_threadpool(self.visible, ctx, server_id)
+        begin = self._begin(ctx, server_id, action, options)
+        inp = MoveInput(
+            server_id=server_id,
+            action=action,
+            host_pickup_seconds=self.settings.host_pickup_seconds,
+            shutdown_timeout_seconds=self.settings.shutdown_timeout_seconds,
+            confirm_window_seconds=self.settings.resize_confirm_window,
+            allow_same_host=self.settings.allow_resize_to_same_host,
+        )
+        return await operations.start_move(self.temporal, begin, inp, server.project_id)
+
+    def _move_waiting(self, ctx: RequestContext, server_id: str, action: str) -> str:
+        """The workflow of the server's move that waits for a confirm or a revert; 409 when
+        the server is not VERIFY_RESIZE (404 when the caller may not see it)."""
+        with self.db.read() as session:
+            server = self.visible_in(session, ctx, server_id)
+            if server.vm_state != VmState.RESIZED:
+                raise Conflict(
+                    f"Cannot '{action}' instance {server_id} while it is in vm_state "
+                    f"{server.vm_state}"
+                )
+            return moves.awaiting_decision(session, server, action).workflow_id
+
+    async def decide(self, ctx: RequestContext, server_id: str, action: str) -> Ticket:
+        """confirmResize or revertResize: an update of the move's running workflow, whose
+        validator refuses it (409) unless the move waits for exactly this decision."""
+        workflow_id = await run_in_threadpool(self._move_waiting, ctx, server_id, action)
+        decision = ResizeDecision(
+            request_id=new_request_id(),
+            project_id=ctx.project_id,
+            user_id=ctx.user_id,
+            is_admin=ctx.is_admin,
+        )
+        return await operations.decide_move(self.temporal, workflow_id, action, decision)
 
     # ------------------------------------------------------------ asking a server's host
 

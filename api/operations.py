@@ -24,9 +24,9 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
-from novaflow.errors import ERROR_TYPES, NotFound, NovaflowError, ServiceUnavailable
+from novaflow.errors import ERROR_TYPES, Conflict, NotFound, NovaflowError, ServiceUnavailable
 from workflows.contracts import (
     CONTROL_TASK_QUEUE,
     DB_STEP_TIMEOUT,
@@ -41,9 +41,11 @@ from workflows.contracts import (
     DeleteServerInput,
     DiagnosticsInput,
     DomainDiagnostics,
+    MoveInput,
     OperationInput,
     ReserveInput,
     ReserveResult,
+    ResizeDecision,
     Ticket,
     operation_workflow_id,
 )
@@ -160,16 +162,21 @@ async def start_delete(
 
 
 async def start_action(
-    client: Client, begin: BeginInput, inp: OperationInput, project_id: str
+    client: Client,
+    begin: BeginInput,
+    inp: OperationInput,
+    project_id: str,
+    workflow: str = "ServerAction",
 ) -> Ticket:
-    """Start a ServerAction (stop, start, reboot, lock, ...) with its state gate."""
+    """Start a ServerAction (stop, start, reboot, lock, ...), or another operation of the same
+    input (`workflow`: RebuildServer), with its state gate."""
     server_id, request_id = begin.ctx.server_id, begin.ctx.request_id
     workflow_id = operation_workflow_id(server_id, inp.action.lower(), request_id)
     begin.workflow_id = workflow_id
     begin.accept_until = _deadline()
     options = f" {begin.options}" if begin.options else ""
     start: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
-        "ServerAction",
+        workflow,
         inp,
         id=workflow_id,
         task_queue=CONTROL_TASK_QUEUE,
@@ -180,6 +187,60 @@ async def start_action(
         f"{begin.user_id}@{begin.project_id}",
     )
     return await _update_with_start(client, start, "begin", begin, Ticket)
+
+
+async def start_move(client: Client, begin: BeginInput, inp: MoveInput, project_id: str) -> Ticket:
+    """Start a ResizeServer (resize or cold migrate) with its state gate."""
+    server_id, request_id = begin.ctx.server_id, begin.ctx.request_id
+    workflow_id = operation_workflow_id(server_id, inp.action, request_id)
+    begin.workflow_id = workflow_id
+    begin.accept_until = _deadline()
+    options = f" {begin.options}" if begin.options else ""
+    start: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
+        "ResizeServer",
+        inp,
+        id=workflow_id,
+        task_queue=CONTROL_TASK_QUEUE,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        search_attributes=_attributes(server_id, project_id, inp.action),
+        memo={"request": asdict(begin)},
+        static_summary=f"{inp.action}{options} server {server_id} for "
+        f"{begin.user_id}@{begin.project_id}",
+        static_details=(
+            "Waits in VERIFY_RESIZE for a decision: send the update `confirm` or `revert` "
+            "(argument `{}`) from here (More Actions -> Send an Update), "
+            f"`novaflow server confirm {server_id}`, or the API's confirmResize/revertResize."
+        ),
+    )
+    return await _update_with_start(client, start, "begin", begin, Ticket)
+
+
+async def decide_move(
+    client: Client, workflow_id: str, action: str, decision: ResizeDecision
+) -> Ticket:
+    """Send confirmResize or revertResize to the move's running workflow (an update): the
+    answer comes once its gate recorded the decision; the clean-up goes on after it."""
+    handle = client.get_workflow_handle(workflow_id)
+    update = "confirm" if action == "confirmResize" else "revert"
+    try:
+        return await handle.execute_update(
+            update,
+            decision,
+            result_type=Ticket,
+            rpc_timeout=ACCEPT_WITHIN + DB_STEP_TIMEOUT + timedelta(seconds=5),
+        )
+    except WorkflowUpdateFailedError as failure:
+        raise _domain_error(failure.cause) from None
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        raise ServiceUnavailable(
+            "No control-plane worker took the decision in time; nothing was changed. Try again."
+        ) from None
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise Conflict(
+                f"Cannot '{action}': the move's workflow {workflow_id} has ended."
+            ) from None
+        raise ServiceUnavailable(f"The workflow service is unavailable: {error.message}") from None
 
 
 def _public(request: CreateRequest) -> dict[str, object]:

@@ -232,3 +232,33 @@ class LockAction(Strict):
 
 class ResetStateAction(Strict):
     state: Literal["active", "error"]
+
+
+class ResizeAction(Strict):
+    """resize: the new flavor (Nova also takes OS-DCF:diskConfig, which changes nothing
+    here: every disk is grown to its flavor's size)."""
+
+    flavorRef: Annotated[StrictStr, Field(min_length=1, max_length=255)] | StrictInt  # noqa: N815
+    disk_config: Literal["AUTO", "MANUAL"] | None = Field(default=None, alias="OS-DCF:diskConfig")
+
+
+class MigrateAction(Strict):
+    """migrate (admin): `null`, or the host to move to (Nova 2.56), which must still pass
+    the scheduler's filters."""
+
+    host: Annotated[StrictStr, Field(min_length=1, max_length=255)] | None = None
+
+
+class RebuildAction(Strict):
+    """rebuild: a new disk from `imageRef` (the same image or another), on the same host with
+    the same ports; `name` and `metadata` replace the server's. `adminPass` is returned, never
+    stored (the guest is not told of it: no agent here)."""
+
+    imageRef: Annotated[StrictStr, Field(min_length=1, max_length=255)]  # noqa: N815
+    name: Annotated[StrictStr, Field(min_length=1, max_length=255)] | None = None
+    metadata: Metadata | None = None
+    adminPass: StrictStr | None = None  # noqa: N815
+    preserve_ephemeral: StrictBool = False
+    disk_config: Literal["AUTO", "MANUAL"] | None = Field(default=None, alias="OS-DCF:diskConfig")
+    accessIPv4: StrictStr | None = None  # noqa: N815
+    accessIPv6: StrictStr | None = None  # noqa: N815

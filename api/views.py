@@ -20,6 +20,7 @@ from novaflow.models import (
     Image,
     InstanceAction,
     InstanceActionEvent,
+    Migration,
     Port,
     Server,
     ServerGroup,
@@ -339,3 +340,32 @@ def hypervisor_view(host: Host, down_after: timedelta) -> dict[str, Any]:
         "libvirt_uri": host.libvirt_uri,
         "last_heartbeat": host.last_heartbeat.isoformat() if host.last_heartbeat else None,
     }
+
+
+def migration_view(migration: Migration) -> dict[str, Any]:
+    """One migration record as Nova's os-migrations shows it (compute and node are one here)."""
+    return {
+        "id": migration.id,
+        "uuid": migration.uuid,
+        "instance_uuid": migration.server_id,
+        "migration_type": migration.migration_type,
+        "status": migration.status,
+        "source_compute": migration.source_compute,
+        "source_node": migration.source_compute,
+        "source_region": "RegionOne",
+        "dest_compute": migration.dest_compute,
+        "dest_node": migration.dest_compute,
+        "dest_host": migration.dest_compute,
+        "dest_region": "RegionOne",
+        # Nova shows its flavors' integer ids here.
+        "old_instance_type_id": _int_if_digits(migration.old_flavor_id),
+        "new_instance_type_id": _int_if_digits(migration.new_flavor_id),
+        "project_id": migration.project_id,
+        "user_id": migration.user_id,
+        "created_at": iso_micro(migration.created_at),
+        "updated_at": iso_micro(migration.updated_at),
+    }
+
+
+def _int_if_digits(value: str) -> int | str:
+    return int(value) if value.isdigit() else value

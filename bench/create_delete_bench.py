@@ -347,6 +347,47 @@ POWER_ACTIONS = [
 ]
 
 
+# Resize and cold migration (issue 10), one at a time, each against the bare workflow's p50.
+MOVES = [
+    ("resize", "resize -> VERIFY_RESIZE (GET poll)"),
+    ("confirm", "confirmResize -> ACTIVE (wf long-poll)"),
+    ("migrate", "migrate -> VERIFY_RESIZE (GET poll)"),
+    ("revert", "revertResize -> ACTIVE (wf long-poll)"),
+]
+TARGET_MOVE_RATIO = 1.5  # each move p50 vs the bare workflow p50 (issue 10)
+
+
+async def move_round(api: Api, client: Client, poll_s: float) -> dict[str, float]:
+    """On a new server: resize, confirm, migrate, revert; ms for each (the server is then
+    deleted; its create and delete are not timed here)."""
+    server = await create_one(api, poll_s)
+    timings: dict[str, float] = {}
+
+    async def post(body: dict[str, Any], admin: bool = False) -> str:
+        http = api.admin if admin else api.user
+        response = await http.post(f"/v2.1/servers/{server.server_id}/action", json=body)
+        if response.status_code not in (202, 204):
+            raise RuntimeError(f"{body}: {response.status_code} {response.text}")
+        return response.headers["x-openstack-request-id"]
+
+    for key, body, admin in (
+        ("resize", {"resize": {"flavorRef": "2"}}, False),
+        ("migrate", {"migrate": None}, True),
+    ):
+        started = time.perf_counter()
+        request_id = await post(body, admin)
+        await api.wait_status(server.server_id, "VERIFY_RESIZE", poll_s)
+        timings[key] = (time.perf_counter() - started) * 1000
+        decision = "confirm" if key == "resize" else "revert"
+        started = time.perf_counter()
+        await post({"confirmResize" if key == "resize" else "revertResize": None})
+        workflow_id = operation_workflow_id(server.server_id, key, request_id)
+        await client.get_workflow_handle(workflow_id).result()
+        timings[decision] = (time.perf_counter() - started) * 1000
+    await delete_one(api, server.server_id, poll_s)
+    return timings
+
+
 async def bare_one(client: Client) -> tuple[float, str]:
     workflow_id = f"bench-bare-{uuid.uuid4()}"
     started = time.perf_counter()
@@ -569,6 +610,16 @@ async def run(args: argparse.Namespace, stack: Stack, out: Results) -> None:
                     f"{label}, 1 at a time (wf long-poll)", timings[key]
                 )
 
+            # ---- resize, confirm, migrate, revert: one at a time, a new server per round
+            log(f"moves: {n} rounds of resize, confirm, migrate, revert...")
+            move_timings: dict[str, list[float]] = {key: [] for key, _ in MOVES}
+            with metered("moves, 1 at a time", n * len(MOVES)):
+                for _ in range(n):
+                    for key, ms in (await move_round(api, client, poll_s)).items():
+                        move_timings[key].append(ms)
+            for key, label in MOVES:
+                series[f"move_{key}"] = Series(f"{label}, 1 at a time", move_timings[key])
+
             # ---- creates one at a time without GET polling (the polling costs API CPU)
             log(f"create: {n} one at a time, awaiting the workflow (no GET polling)...")
             with metered("create, 1 at a time, wf long-poll", n):
@@ -698,6 +749,7 @@ def report(args: argparse.Namespace, out: Results) -> None:
         "create_conc_wf",
         "delete_conc",
         *(f"power_{key}" for key, *_ in POWER_ACTIONS),
+        *(f"move_{key}" for key, _ in MOVES),
         "bare_seq",
         "bare_wf",
         "bare_conc_before",
@@ -808,7 +860,24 @@ def report(args: argparse.Namespace, out: Results) -> None:
                 f"<= {TARGET_POWER_RATIO:.2f}x: {verdict(ok)}",
             )
         )
+    ok_moves = True
+    for key, label in MOVES:
+        p50 = pct(r[f"move_{key}"].latencies_ms, 50)
+        ok = p50 / bare_p50 <= TARGET_MOVE_RATIO
+        ok_moves = ok_moves and ok
+        rows.append(
+            (
+                f"{label} p50 / bare p50",
+                f"{p50:.1f} / {bare_p50:.1f} ms",
+                f"{p50 / bare_p50:.2f}x",
+                f"<= {TARGET_MOVE_RATIO:.2f}x: {verdict(ok)}",
+            )
+        )
     log(table(("comparison", "values", "ratio", "target"), rows))
+    log(
+        f"move targets (test driver: no disk content is copied): resize, confirm, migrate and "
+        f"revert p50 <= {TARGET_MOVE_RATIO:.2f}x bare {'HOLD' if ok_moves else 'DO NOT HOLD'}"
+    )
     log(
         f"ratio targets: create p50 <= {TARGET_CREATE_RATIO:.2f}x bare "
         f"{'HOLDS' if ok_ratio else 'DOES NOT HOLD'}; every power action p50 <= "

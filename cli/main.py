@@ -5,7 +5,9 @@
     novaflow ops show <server id | workflow id>
     novaflow ops retry|rollback|mark-error <server id | workflow id>
     novaflow server list|show|stop|start|reboot [--hard]|pause|unpause|suspend|resume|
-                    lock [--reason R]|unlock <server id>
+                    lock [--reason R]|unlock|confirm|revert <server id>
+    novaflow server resize <server id> <flavor>
+    novaflow server migrate <server id> [--host H]
 
 Temporal at NOVAFLOW_TEMPORAL_ADDRESS (127.0.0.1:7233), the API at NOVAFLOW_API_URL
 (http://127.0.0.1:8774) with NOVAFLOW_TOKEN (noauth: "<user>:<project>"). An error is one line
@@ -266,6 +268,8 @@ for _name, _doc in (
     ("suspend", "Save its memory to disk and stop it."),
     ("resume", "Restore a suspended server."),
     ("unlock", "Let non-admins act on it again."),
+    ("confirm", "Confirm a resize or migration (VERIFY_RESIZE): the source is cleaned."),
+    ("revert", "Revert a resize or migration (VERIFY_RESIZE): back to the source, old flavor."),
 ):
     _verb(_name, _doc)
 
@@ -290,6 +294,28 @@ def server_lock(
 ) -> None:
     """Refuse actions and delete from non-admins."""
     _act(server_id, "lock", api, token, reason=reason)
+
+
+@server_app.command("resize")
+def server_resize(
+    server_id: Annotated[str, typer.Argument()],
+    flavor: Annotated[str, typer.Argument(help="the new flavor's id")],
+    api: ApiOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Move the server to a new flavor; it waits in VERIFY_RESIZE for confirm or revert."""
+    _act(server_id, "resize", api, token, flavor=flavor)
+
+
+@server_app.command("migrate")
+def server_migrate(
+    server_id: Annotated[str, typer.Argument()],
+    host: Annotated[str | None, typer.Option("--host", help="the host to move to")] = None,
+    api: ApiOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Cold-migrate the server to another host (admin); then confirm or revert."""
+    _act(server_id, "migrate", api, token, host=host)
 
 
 def main() -> None:

@@ -22,6 +22,10 @@ ACTIONS: dict[str, Callable[..., dict[str, Any]]] = {
     "resume": lambda: {"resume": None},
     "lock": lambda reason=None: {"lock": {"locked_reason": reason} if reason else None},
     "unlock": lambda: {"unlock": None},
+    "resize": lambda flavor: {"resize": {"flavorRef": flavor}},
+    "migrate": lambda host=None: {"migrate": {"host": host} if host else None},
+    "confirm": lambda: {"confirmResize": None},
+    "revert": lambda: {"revertResize": None},
 }
 
 

@@ -43,11 +43,16 @@ FAULT_STEPS = (
     "start",
     "undefine",
     "power",  # every power action (stop, start, reboot, pause, suspend, ...)
+    "receive_disk",  # a resize's or migration's disk, on its destination
     # control-plane steps (the control worker's StepRecorder checks these before its transaction)
     "schedule",
     "allocate_network",
     "release_network",
     "finish_create",
+    "claim_destination",
+    "finish_move",
+    "confirm_move",
+    "revert_move",
 )
 FAULT_MODES = ("fail", "transient", "hold")
 HOLD_POLL_SECONDS = 0.05

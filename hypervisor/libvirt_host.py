@@ -44,6 +44,7 @@ DEFAULT_POOL = "default"  # the storage pool a host's root disks go to unless to
 CONNECT_ATTEMPTS = 3
 START_POLL_SECONDS = 0.05
 GIB = 1024**3
+STREAM_CHUNK = 4 * 1024**2  # a disk copy's unit between two hosts' libvirt streams
 
 
 @dataclass(frozen=True)
@@ -272,7 +273,64 @@ class LibvirtHost:
         self._check_fault("prepare_disk", on_wait)
         conn = self._connection()
         pool = self._pool(conn)
-        path = self._ensure_volume(pool, volume_name(server_id), max(size_gb, 1))
+        name, size_gb = volume_name(server_id), max(size_gb, 1)
+        path = self._ensure_volume(pool, name, size_gb)
+        with _libvirt_errors(f"grow volume {name}"):
+            volume = pool.storageVolLookupByName(name)
+            if volume.info()[1] < size_gb * GIB:  # a resize to a bigger disk: grown in place
+                path = self._grow_volume(pool, volume, size_gb)
+        self._remember_volume(server_id, size_gb, image_id)
+        return path
+
+    def _grow_volume(
+        self, pool: libvirt.virStoragePool, volume: libvirt.virStorageVol, size_gb: int
+    ) -> str:
+        volume.resize(size_gb * GIB, 0)
+        return str(volume.path())
+
+    def receive_disk(
+        self,
+        server_id: str,
+        source_uri: str,
+        size_gb: int,
+        image_id: str,
+        *,
+        on_wait: Callable[[], None] | None = None,
+    ) -> str:
+        """Copy the server's root volume from the host at `source_uri` into this host's pool
+        (hosts share no filesystem): a download stream from the source's libvirt, an upload
+        stream into a fresh volume here. The source's guest is stopped, so a retry after a
+        crash simply copies again. Returns the volume's path."""
+        self._check_fault("receive_disk", on_wait)
+        name = volume_name(server_id)
+        try:
+            source = libvirt.open(source_uri)
+        except libvirt.libvirtError as exc:
+            raise HypervisorError(f"connect {source_uri}: {_message(exc)}") from exc
+        try:
+            with _libvirt_errors(f"copy volume {name} from {source_uri}"):
+                source_volume = source.storagePoolLookupByName(
+                    self.pool_name
+                ).storageVolLookupByName(name)
+                capacity = int(source_volume.info()[1])
+                conn = self._connection()
+                pool = self._pool(conn)
+                self.delete_disk(server_id)
+                target = pool.createXML(self._volume_xml(name, max(size_gb, 1)), 0)
+                download, upload = source.newStream(0), conn.newStream(0)
+                source_volume.download(download, 0, capacity, 0)
+                target.upload(upload, 0, capacity, 0)
+                while chunk := download.recv(STREAM_CHUNK):
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[upload.send(view.tobytes()) :]
+                    if on_wait is not None:
+                        on_wait()
+                download.finish()
+                upload.finish()
+                path = str(target.path())
+        finally:
+            source.close()
         self._remember_volume(server_id, max(size_gb, 1), image_id)
         return path
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -92,6 +93,30 @@ class TestDriverHost(LibvirtHost):
     def _declared_disk_gb(self) -> int | None:
         # The test driver reports 100 GiB for every pool whatever the node file says.
         return _node_file_disk_gb(self.uri, self.pool_name)
+
+    # The test driver can neither resize a volume nor stream one between hosts, and its
+    # volumes hold no content: here (and only here) a move's disk is made anew on the
+    # destination at its size, and a growth is a new volume of the new size. The real tier
+    # (tests/real) copies and grows real disks.
+
+    def _grow_volume(
+        self, pool: libvirt.virStoragePool, volume: libvirt.virStorageVol, size_gb: int
+    ) -> str:
+        name = volume.name()
+        volume.delete(0)
+        return self._ensure_volume(pool, name, size_gb)
+
+    def receive_disk(
+        self,
+        server_id: str,
+        source_uri: str,
+        size_gb: int,
+        image_id: str,
+        *,
+        on_wait: Callable[[], None] | None = None,
+    ) -> str:
+        self._check_fault("receive_disk", on_wait)
+        return self.prepare_disk(server_id, size_gb, image_id, on_wait=on_wait)
 
     def _remember_volume(self, server_id: str, size_gb: int, image_id: str) -> None:
         record = {"server_id": server_id, "size_gb": size_gb, "image_id": image_id}

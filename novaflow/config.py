@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     # the power (Nova's shutdown_timeout and [libvirt]wait_soft_reboot_seconds).
     shutdown_timeout_seconds: float = Field(default=60.0, ge=0, le=3600)
 
+    # Nova's resize_confirm_window: a resize or migration in VERIFY_RESIZE confirms itself
+    # after this many seconds; 0 (Nova's default) waits for a person or a program.
+    resize_confirm_window: float = Field(default=0.0, ge=0)
+    # Nova's allow_resize_to_same_host: a resize may stay on its host (redefined there).
+    allow_resize_to_same_host: bool = False
+
     @property
     def service_down(self) -> timedelta:
         """How long without a heartbeat before a host counts as down."""

@@ -266,3 +266,46 @@ class Reservation(SQLModel, table=True):
     floating_ips: int = 0
     state: str = "reserved"  # reserved | committed | released
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class Migration(SQLModel, table=True):
+    """One move of a server between hosts (Nova's migration record): a resize or a cold
+    migration, from the gate that accepted it to its confirm, revert or failure. The amounts
+    and claims of both sides are kept here, so a revert or a clean-up needs nothing else."""
+
+    id: int | None = Field(default=None, primary_key=True)  # Nova shows an integer id
+    uuid: str = Field(default_factory=new_id, unique=True)
+    server_id: str = Field(index=True)
+    project_id: str = Field(index=True)
+    user_id: str
+    request_id: str  # the resize's or migrate's instance action
+    workflow_id: str  # the workflow that moves it (confirm and revert reach it there)
+    migration_type: str  # resize | migration
+    # pre-migrating | migrating | post-migrating | finished | confirming | confirmed |
+    # reverting | reverted | error
+    status: str = Field(default="pre-migrating", index=True)
+    source_compute: str = Field(index=True)
+    dest_compute: str | None = Field(default=None, index=True)
+    requested_host: str | None = None  # a cold migration's `host`, if an admin named one
+    old_flavor_id: str
+    new_flavor_id: str
+    old_vcpus: int
+    old_memory_mb: int
+    old_disk_gb: int
+    new_vcpus: int
+    new_memory_mb: int
+    new_disk_gb: int
+    source_claim_id: str | None = None  # the server's claim on its source host
+    dest_claim_id: str  # taken on the destination before anything is put there
+    quota_reservation_id: str | None = None  # a resize up: the extra cores and RAM
+    was_running: bool = True  # the guest runs again after the move (else it stays stopped)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def old_resources(self) -> Resources:
+        return Resources(self.old_vcpus, self.old_memory_mb, self.old_disk_gb)
+
+    @property
+    def new_resources(self) -> Resources:
+        return Resources(self.new_vcpus, self.new_memory_mb, self.new_disk_gb)

@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlmodel import Session, col
 
-from novaflow import hosts, servers
+from novaflow import hosts, moves, rebuilds, servers
 from novaflow.errors import Conflict, Forbidden, Invalid, RequestExpired
 from novaflow.models import InstanceAction, Server, utcnow
-from novaflow.states import TaskState, VmState
+from novaflow.states import PowerState, TaskState, VmState
 
 ANY = None  # a rule's vm_states: the action is allowed whatever the vm_state
 
@@ -35,6 +35,9 @@ class Rule:
     done: VmState | None = None  # the vm_state after success (None: unchanged)
     admin_only: bool = False
     checks_lock: bool = True  # a locked server refuses it to non-admins
+    needs_host_up: bool = True  # refused (409) while the server's host is down
+    # The end state follows the power state the host reports: ACTIVE if running, else STOPPED.
+    done_from_power: bool = False
 
 
 def _states(*states: VmState) -> frozenset[VmState]:
@@ -64,6 +67,22 @@ RULES: dict[str, Rule] = {
         Rule("unlock", ANY, None, checks_lock=False),
         Rule("resetState", ANY, None, admin_only=True, checks_lock=False),
         Rule("delete", ANY, TaskState.DELETING),
+        # Moves (novaflow/moves.py): the gate also records the migration, and a resize
+        # reserves the quota its new flavor adds.
+        Rule("resize", _states(VmState.ACTIVE, VmState.STOPPED), TaskState.RESIZE_PREP,
+             "resize"),
+        Rule("migrate", _states(VmState.ACTIVE, VmState.STOPPED), TaskState.RESIZE_PREP,
+             "migrate", admin_only=True),
+        # They reach the move's running workflow (an update); its host may be down (the
+        # clean-up of a host that is down is left to its reaper).
+        Rule("confirmResize", _states(VmState.RESIZED), TaskState.RESIZE_CONFIRMING,
+             "confirm", needs_host_up=False),
+        Rule("revertResize", _states(VmState.RESIZED), TaskState.RESIZE_REVERTING,
+             "revert", needs_host_up=False),
+        # A new disk from an image, on the same host with the same ports (novaflow/rebuilds.py);
+        # it runs afterwards unless it was stopped.
+        Rule("rebuild", _states(VmState.ACTIVE, VmState.STOPPED, VmState.ERROR),
+             TaskState.REBUILDING, "rebuild", done_from_power=True),
     )
 }  # fmt: skip
 # A hard reboot (Nova's ALLOW_HARD_REBOOT) also brings back a stopped, paused, suspended or
@@ -137,8 +156,9 @@ def begin(
             f"Cannot '{action}' instance {server_id} while it is in task_state {server.task_state}"
         )
     if rule.host_action is not None:
-        _check_host(session, server, action, down_after, now)
+        _check_host(session, server, action, down_after, now, rule.needs_host_up)
         _swap_task_state(session, server, rule)
+        _gate_extras(session, server, rule, options, caller, request_id, workflow_id)
     else:
         _apply_at_once(server, action, options, caller)
     _record_action(
@@ -149,14 +169,23 @@ def begin(
 
 def _begun_again(session: Session, server: Server, rule: Rule, request_id: str) -> Begun:
     """The gate already passed for this request (a retry after a crash): the same answer."""
-    running = servers.running_action(session, server.id, exclude="delete")
     delete = rule.action == "delete"
     return Begun(
         request_id,
         server.host,
         rule.host_action,
-        running.workflow_id if running is not None and delete else None,
+        _running_workflow(session, server.id) if delete else None,
     )
+
+
+def _running_workflow(session: Session, server_id: str) -> str | None:
+    """The workflow of the operation a delete cancels first: an unfinished action's, or that
+    of a move waiting for its confirm or revert (its action finished at VERIFY_RESIZE)."""
+    running = servers.running_action(session, server_id, exclude="delete")
+    if running is not None:
+        return running.workflow_id
+    move = moves.under_way(session, server_id)
+    return move.workflow_id if move is not None else None
 
 
 def _begin_delete(
@@ -164,8 +193,7 @@ def _begin_delete(
 ) -> Begun:
     """Delete is accepted from every state. A delete already under way hands back its own
     action, so a new run of a delete workflow that failed takes over where it stopped."""
-    running = servers.running_action(session, server.id, exclude="delete")
-    running_id = running.workflow_id if running is not None else None
+    running_id = _running_workflow(session, server.id)
     if server.task_state == TaskState.DELETING:
         earlier = servers.running_action(session, server.id, only="delete")
         if earlier is not None and earlier.workflow_id == workflow_id:
@@ -180,14 +208,49 @@ def _begin_delete(
     return Begun(request_id, server.host, None, running_id)
 
 
+def _gate_extras(
+    session: Session,
+    server: Server,
+    rule: Rule,
+    options: dict[str, str],
+    caller: Caller,
+    request_id: str,
+    workflow_id: str,
+) -> None:
+    """What some gates do beyond the state check, in the same transaction: a resize or
+    migrate records its migration, a confirm or revert moves it on, a rebuild checks its
+    image and records its changes."""
+    if rule.action == "rebuild":
+        rebuilds.accept(session, server, options)
+    elif rule.action in moves.MIGRATION_TYPES:
+        moves.record(
+            session,
+            server,
+            rule.action,
+            options,
+            user_id=caller.user_id,
+            request_id=request_id,
+            workflow_id=workflow_id,
+        )
+    elif rule.action in ("confirmResize", "revertResize"):
+        move = moves.awaiting_decision(session, server, rule.action)
+        move.status = "confirming" if rule.action == "confirmResize" else "reverting"
+        move.updated_at = utcnow()
+
+
 def _check_host(
-    session: Session, server: Server, action: str, down_after: timedelta, now: datetime | None
+    session: Session,
+    server: Server,
+    action: str,
+    down_after: timedelta,
+    now: datetime | None,
+    needs_up: bool = True,
 ) -> None:
     if not server.host:
         raise Conflict(
             f"Cannot '{action}' instance {server.id}: it has no host (vm_state {server.vm_state})"
         )
-    if not hosts.is_up(session, server.host, now or utcnow(), down_after):
+    if needs_up and not hosts.is_up(session, server.host, now or utcnow(), down_after):
         raise Conflict(f"Cannot '{action}' instance {server.id}: its compute host is down")
 
 
@@ -281,6 +344,9 @@ def end(
             server.task_state = None
             if error is None and rule.done is not None:
                 server.vm_state = rule.done
+            elif error is None and rule.done_from_power and power_state is not None:
+                running = power_state == PowerState.RUNNING
+                server.vm_state = VmState.ACTIVE if running else VmState.STOPPED
         if power_state is not None:
             server.power_state = power_state
         server.updated_at = utcnow()

@@ -150,6 +150,45 @@ def release(session: Session, reservation_id: str) -> bool:
     return True
 
 
+def settle_resize(
+    session: Session, server_id: str, growth_id: str | None, cores: int, ram: int
+) -> None:
+    """A confirmed resize: the server's own reservation now holds the new flavor's cores and
+    RAM. What its growth reserved is folded into it (not released twice), and a smaller
+    flavor gives the difference back. Idempotent: a second call finds nothing to change."""
+    own = session.get(Reservation, server_id, with_for_update=True)
+    growth = session.get(Reservation, growth_id, with_for_update=True) if growth_id else None
+    if own is None or own.state == "released":
+        return
+    held = {"cores": own.cores, "ram": own.ram}
+    if growth is not None and growth.state != "released":
+        held["cores"] += growth.cores
+        held["ram"] += growth.ram
+        growth.state = "released"
+    change = {"cores": cores - held["cores"], "ram": ram - held["ram"]}
+    if any(change.values()):
+        session.execute(
+            update(ProjectUsage)
+            .where(col(ProjectUsage.project_id) == own.project_id)
+            .values(
+                {getattr(ProjectUsage, name): getattr(ProjectUsage, name) + delta
+                 for name, delta in change.items()}
+            )
+        )  # fmt: skip
+    own.cores, own.ram = cores, ram
+    session.flush()
+
+
+def release_all(session: Session, server_id: str) -> int:
+    """Release the server's reservation and any left by a move of it (a delete's clean-up)."""
+    ids = session.exec(
+        select(Reservation.id)
+        .where((col(Reservation.id) == server_id) | col(Reservation.id).startswith(f"{server_id}/"))
+        .where(col(Reservation.state) != "released")
+    ).all()
+    return sum(release(session, rid) for rid in ids)
+
+
 def _try_increment(
     session: Session, project_id: str, amounts: dict[str, int], limits: dict[str, int]
 ) -> bool:

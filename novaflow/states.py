@@ -24,7 +24,12 @@ class TaskState(StrEnum):
     DELETING = "deleting"
     # Used by the operations that build on create (migrate, resize, rebuild, power actions).
     MIGRATING = "migrating"
+    RESIZE_PREP = "resize_prep"
     RESIZE_MIGRATING = "resize_migrating"
+    RESIZE_MIGRATED = "resize_migrated"
+    RESIZE_FINISH = "resize_finish"
+    RESIZE_REVERTING = "resize_reverting"
+    RESIZE_CONFIRMING = "resize_confirming"
     REBUILDING = "rebuilding"
     POWERING_OFF = "powering-off"
     POWERING_ON = "powering-on"
@@ -72,7 +77,11 @@ _STATUS_BY_VM_STATE = {
 
 _STATUS_BY_TASK_STATE = {
     TaskState.MIGRATING: "MIGRATING",
+    TaskState.RESIZE_PREP: "RESIZE",
     TaskState.RESIZE_MIGRATING: "RESIZE",
+    TaskState.RESIZE_MIGRATED: "RESIZE",
+    TaskState.RESIZE_FINISH: "RESIZE",
+    TaskState.RESIZE_REVERTING: "REVERT_RESIZE",
     TaskState.REBUILDING: "REBUILD",
     TaskState.REBOOTING: "REBOOT",
     TaskState.REBOOTING_HARD: "HARD_REBOOT",

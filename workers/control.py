@@ -17,6 +17,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 import workflows
 from activities.instances import InstanceActivities
+from activities.moves import MoveActivities
 from activities.network import NetworkActivities
 from activities.operations import OperationActivities
 from activities.registry import registered
@@ -72,13 +73,16 @@ async def main() -> None:
     scheduling = SchedulingActivities(db, scheduler, down_after, faults)
     network = NetworkActivities(db, faults)
     operations = OperationActivities(client)
+    moving = MoveActivities(db, faults)
     stop = stop_event_on_signals()
     with ThreadPoolExecutor(max_workers=32) as executor:
         worker = Worker(
             client,
             task_queue=CONTROL_TASK_QUEUE,
             workflows=ALL_WORKFLOWS,
-            activities=registered([instances, scheduling, network, operations], RunsOn.CONTROL),
+            activities=registered(
+                [instances, scheduling, network, operations, moving], RunsOn.CONTROL
+            ),
             activity_executor=executor,
             workflow_runner=SANDBOX,
             max_concurrent_activities=32,

@@ -265,6 +265,18 @@ class Stack:
             self.start_compute(host)
         self.start_api()
 
+    def ensure_running(self) -> None:
+        """Start every worker that is not running again (a test that kills one calls this in
+        a `finally`, so that its failure does not leave the next test without it)."""
+        running = {n for n, p in self.processes.items() if p.poll() is None}
+        if "control" not in running:
+            self.processes.pop("control", None)
+            self.start_control()
+        for host in self.hosts:
+            if f"compute-{host.name}" not in running:
+                self.processes.pop(f"compute-{host.name}", None)
+                self.start_compute(host)
+
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         process = self.processes.pop(name, None)
         if process is None or process.poll() is not None:

@@ -19,7 +19,9 @@ from workflows.contracts import (
     ClaimRef,
     ConsoleOutput,
     ConsoleOutputInput,
+    DestinationInput,
     DiagnosticsInput,
+    DiskTransferInput,
     DomainDiagnostics,
     EndInput,
     FailInput,
@@ -27,9 +29,13 @@ from workflows.contracts import (
     HostCheck,
     HostPowerInput,
     HostStatus,
+    MovePlan,
+    MoveProgress,
+    MoveStepInput,
     NetworkInput,
     NetworkResult,
     PowerResult,
+    RebuildPlan,
     ReserveInput,
     ReserveResult,
     ScheduleInput,
@@ -89,6 +95,15 @@ CANCEL_OPERATION = _control("cancel_operation", AwaitWorkflowInput, None)
 # The state gate of every operation but create (whose gate is the reservation).
 BEGIN_OPERATION = _control("begin_operation", BeginInput, Ticket)
 END_OPERATION = _control("end_operation", EndInput, None)
+PLAN_REBUILD = _control("plan_rebuild", ServerRef, RebuildPlan)
+# Resize and cold migration (novaflow/moves.py).
+PLAN_MOVE = _control("plan_move", ServerRef, MovePlan)
+CLAIM_DESTINATION = _control("claim_destination", DestinationInput, ScheduleResult)
+ADVANCE_MOVE = _control("advance_move", MoveProgress, None)
+FINISH_MOVE = _control("finish_move", MoveStepInput, None)
+CONFIRM_MOVE = _control("confirm_move", MoveStepInput, None)
+REVERT_MOVE = _control("revert_move", MoveStepInput, None)
+FAIL_MOVE = _control("fail_move", MoveStepInput, None)
 
 # ------------------------------------------------------------ on a host
 SPAWN_ON_HOST = _host("spawn_on_host", SpawnInput, PowerResult)
@@ -96,6 +111,7 @@ DESTROY_ON_HOST = _host("destroy_on_host", ServerRef, None)
 POWER_ACTION_ON_HOST = _host("power_action_on_host", HostPowerInput, PowerResult)
 DESCRIBE_DOMAIN = _host("describe_domain", DiagnosticsInput, DomainDiagnostics)
 READ_CONSOLE = _host("read_console", ConsoleOutputInput, ConsoleOutput)
+RECEIVE_DISK_ON_HOST = _host("receive_disk_on_host", DiskTransferInput, None)
 
 
 def declared(runs_on: RunsOn) -> dict[str, ActivityType[Any, Any]]:

@@ -250,6 +250,8 @@ class SpawnInput:
     ports: list[AllocatedPort]
     # How the image boots on the host (e.g. kernel_path/initrd_path: direct kernel boot).
     image_properties: dict[str, str] = field(default_factory=dict)
+    # False: define it and leave it stopped (a stopped server that is resized or migrated).
+    start: bool = True
 
 
 @dataclass
@@ -364,6 +366,130 @@ class EndInput:
     host_step: HostStepRecord | None = None
 
 
+# ---------------------------------------------------------------- rebuild
+
+
+@dataclass
+class RebuildPlan:
+    """What a rebuild re-creates on the server's host: its disk from the (new) image, its
+    domain with the same flavor and ports."""
+
+    host: str
+    name: str
+    project_id: str
+    flavor_name: str
+    image_id: str
+    resources: Resources
+    ports: list[AllocatedPort] = field(default_factory=list)
+    image_properties: dict[str, str] = field(default_factory=dict)
+    start: bool = True  # it runs afterwards unless it was stopped
+
+
+# ---------------------------------------------------------------- resize and cold migrate
+
+
+@dataclass
+class MoveInput:
+    """A resize's or a cold migration's workflow input; its gate's input arrives with the
+    start (update-with-start), as every operation's."""
+
+    server_id: str
+    action: str  # resize | migrate
+    host_pickup_seconds: float = HOST_PICKUP_SECONDS
+    shutdown_timeout_seconds: float = 60.0
+    # Nova's resize_confirm_window: confirmed by itself after this many seconds; 0 waits for a
+    # person (or a program) to confirm or revert.
+    confirm_window_seconds: float = 0.0
+    allow_same_host: bool = False  # Nova's allow_resize_to_same_host (a resize only)
+
+
+@dataclass
+class MovePlan:
+    """What the move needs, read once after its gate recorded the migration."""
+
+    migration_id: int
+    source: str
+    source_uri: str  # the source host's libvirt, which the destination reads the disk from
+    dest_claim_id: str
+    was_running: bool
+    name: str
+    project_id: str
+    image_id: str
+    old_flavor_name: str
+    new_flavor_name: str
+    old_resources: Resources
+    new_resources: Resources
+    ports: list[AllocatedPort] = field(default_factory=list)
+    image_properties: dict[str, str] = field(default_factory=dict)
+    availability_zone: str | None = None
+    server_group_id: str | None = None
+    requested_host: str | None = None  # a cold migration's `host`
+
+
+@dataclass
+class DestinationInput:
+    """Pick and claim a destination: the scheduler's filters and weighers, as for a build."""
+
+    ctx: StepContext
+    claim_id: str
+    resources: Resources
+    image_properties: dict[str, str] = field(default_factory=dict)
+    availability_zone: str | None = None
+    server_group_id: str | None = None
+    exclude_hosts: list[str] = field(default_factory=list)
+    only_host: str | None = None  # an admin named the host: still filtered, never forced
+
+
+@dataclass
+class MoveProgress:
+    ctx: StepContext
+    migration_id: int
+    status: str  # the migration's new status
+    task_state: str  # the server's new task state
+    dest: str | None = None
+
+
+@dataclass
+class MoveStepInput:
+    """A step that ends a phase of the move (finish, confirm, revert, fail)."""
+
+    ctx: StepContext
+    migration_id: int
+    power_state: int | None = None
+    error: str | None = None
+    mark_error: bool = False  # an operator decided the server is left in ERROR
+
+
+@dataclass
+class DiskTransferInput:
+    """The destination fetches the server's disk from the source host's libvirt."""
+
+    ctx: StepContext
+    source_host: str
+    source_uri: str
+    size_gb: int
+    image_id: str
+
+
+@dataclass
+class ResizeDecision:
+    """The argument of the `confirm` and `revert` updates: who decides. The API fills it
+    from the caller; sent as {} (the Temporal UI, `temporal workflow update`, the ops CLI) it
+    is an operator's decision."""
+
+    request_id: str = ""
+    project_id: str = ""
+    user_id: str = ""
+    is_admin: bool = True
+
+
+@dataclass
+class MoveResult:
+    server_id: str
+    status: str  # CONFIRMED | REVERTED | ROLLED_BACK | REJECTED
+    host: str | None = None
+
+
 # ---------------------------------------------------------------- delete
 
 
@@ -386,6 +512,12 @@ class DeleteServerResult:
     server_id: str
     host: str | None = None
     rejected: bool = False  # the gate refused it (e.g. locked): the API answered 409
+
+
+# Sent by a delete to the operation it cancels, just before the cancel: a cancel can be absorbed
+# by a step that completed anyway (Temporal delivers it to the step), a signal cannot. An
+# operation that waits (a move in VERIFY_RESIZE) or runs many steps watches for it.
+DELETE_COMING = "delete-coming"
 
 
 @dataclass

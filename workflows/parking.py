@@ -14,7 +14,9 @@ for, and it waits for one of three signals, from the ops CLI (`novaflow ops retr
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, TimeoutError
@@ -22,6 +24,12 @@ from temporalio.exceptions import ActivityError, TimeoutError
 from workflows import steps
 from workflows.contracts import NEEDS_ATTENTION
 from workflows.phase import PhaseReporting
+
+T = TypeVar("T")
+
+
+class MarkedError(Exception):
+    """An operator decided a parked operation leaves its server in ERROR."""
 
 
 class Decision(StrEnum):
@@ -77,3 +85,29 @@ class Parkable(PhaseReporting):
         assert decision is not None
         self._enter(f"{decision} (decided by a person)")
         return decision
+
+    async def _until_decided(self, action: str, host: str, step: Callable[[], Awaitable[T]]) -> T:
+        """Run the host step `action` on `host`; when its outcome is unknown,
+        park, then do what a person decides: retry runs it again, rollback re-raises its
+        failure (the caller compensates as for any failure), mark-error raises MarkedError."""
+        parked_before, what = False, f"{action} on {host}"
+        while True:
+            self._enter(what)
+            try:
+                return await step()
+            except ActivityError as error:
+                # A retry that no host took leaves the outcome as unknown as it was.
+                unknown = outcome_unknown(error) or (parked_before and steps.not_picked_up(error))
+                if not unknown:
+                    raise
+                parked_before = True
+                decision = await self._park(
+                    f"{what}: the host took the step, then stopped answering"
+                )
+                if decision == Decision.ROLLBACK:
+                    raise
+                if decision == Decision.MARK_ERROR:
+                    raise MarkedError(
+                        f"{action} had an unknown outcome on the server's host; "
+                        "marked ERROR by an operator"
+                    ) from None

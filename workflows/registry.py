@@ -6,6 +6,16 @@ from workflows.console_output import ServerConsoleOutput
 from workflows.create_server import CreateServer
 from workflows.delete_server import DeleteServer
 from workflows.diagnostics import ServerDiagnostics
+from workflows.rebuild_server import RebuildServer
+from workflows.resize_server import ResizeServer
 from workflows.server_action import ServerAction
 
-ALL_WORKFLOWS = [CreateServer, DeleteServer, ServerAction, ServerDiagnostics, ServerConsoleOutput]
+ALL_WORKFLOWS = [
+    CreateServer,
+    DeleteServer,
+    ServerAction,
+    ResizeServer,
+    RebuildServer,
+    ServerDiagnostics,
+    ServerConsoleOutput,
+]

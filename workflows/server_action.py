@@ -35,7 +35,7 @@ from workflows.contracts import (
 )
 from workflows.errors import error_type, fault_message
 from workflows.gate import Gated
-from workflows.parking import Decision, Parkable, outcome_unknown
+from workflows.parking import MarkedError, Parkable
 
 
 @workflow.defn(name="ServerAction")
@@ -120,37 +120,16 @@ class ServerAction(Gated, Parkable):
     async def _on_host(
         self, inp: OperationInput, host: str, action: str, ctx: StepContext
     ) -> PowerResult:
-        """The host step; parked when its outcome is unknown, and then what a person decides:
-        retry runs it again, rollback fails it (compensation), mark-error raises MarkedError."""
-        parked_before = False
-        while True:
-            self._enter(f"{action} on {host}")
-            try:
-                return await steps.power_action_on_host(
-                    host,
-                    HostPowerInput(ctx, action, inp.shutdown_timeout_seconds),
-                    timedelta(seconds=inp.host_pickup_seconds),
-                )
-            except ActivityError as error:
-                # A retry that no host took leaves the outcome as unknown as it was.
-                unknown = outcome_unknown(error) or (parked_before and steps.not_picked_up(error))
-                if not unknown:
-                    raise
-                parked_before = True
-                decision = await self._park(
-                    f"{action} on {host}: the host took the step, then stopped answering"
-                )
-                if decision == Decision.ROLLBACK:
-                    raise
-                if decision == Decision.MARK_ERROR:
-                    raise MarkedError(
-                        f"{action} had an unknown outcome on the server's host; "
-                        "marked ERROR by an operator"
-                    ) from None
-
-
-class MarkedError(Exception):
-    """An operator decided a parked operation leaves its server in ERROR."""
+        """The host step; parked when its outcome is unknown (see parking.py)."""
+        return await self._until_decided(
+            action,
+            host,
+            lambda: steps.power_action_on_host(
+                host,
+                HostPowerInput(ctx, action, inp.shutdown_timeout_seconds),
+                timedelta(seconds=inp.host_pickup_seconds),
+            ),
+        )
 
 
 def _host_fault(host: str, error: BaseException) -> str:

@@ -25,15 +25,21 @@ from workflows.contracts import (
     AwaitWorkflowInput,
     BeginInput,
     ClaimRef,
+    DestinationInput,
+    DiskTransferInput,
     EndInput,
     FailInput,
     FinishInput,
     HostCheck,
     HostPowerInput,
     HostStatus,
+    MovePlan,
+    MoveProgress,
+    MoveStepInput,
     NetworkInput,
     NetworkResult,
     PowerResult,
+    RebuildPlan,
     ReserveInput,
     ReserveResult,
     ScheduleInput,
@@ -202,6 +208,54 @@ async def end_operation(inp: EndInput) -> None:
     )
 
 
+async def plan_rebuild(inp: ServerRef) -> RebuildPlan:
+    return await _local(catalog.PLAN_REBUILD, inp, "read the server, its image and its ports")
+
+
+# ----------------------------------------------------------- moves (resize, cold migrate)
+
+
+async def plan_move(inp: ServerRef) -> MovePlan:
+    return await _local(catalog.PLAN_MOVE, inp, "read the migration, the server and its ports")
+
+
+async def claim_destination(inp: DestinationInput) -> ScheduleResult:
+    where = f" among {inp.only_host}" if inp.only_host else ""
+    note = f" (not {', '.join(inp.exclude_hosts)})" if inp.exclude_hosts else ""
+    return await _local(
+        catalog.CLAIM_DESTINATION,
+        inp,
+        f"pick a destination{where}{note} and claim {inp.resources} there",
+    )
+
+
+async def advance_move(inp: MoveProgress) -> None:
+    await _local(catalog.ADVANCE_MOVE, inp, f"migration {inp.status}, task {inp.task_state}")
+
+
+async def finish_move(inp: MoveStepInput) -> None:
+    await _local(catalog.FINISH_MOVE, inp, "VERIFY_RESIZE: the server runs on its destination")
+
+
+async def confirm_move(inp: MoveStepInput) -> None:
+    await _control(
+        catalog.CONFIRM_MOVE, inp, "confirmed: release the source's claim and old quota",
+        UNDO_RETRY,
+    )  # fmt: skip
+
+
+async def revert_move(inp: MoveStepInput) -> None:
+    await _control(
+        catalog.REVERT_MOVE, inp, "reverted: release the destination's claim, the old flavor",
+        UNDO_RETRY,
+    )  # fmt: skip
+
+
+async def fail_move(inp: MoveStepInput) -> None:
+    error = (inp.error or "")[:60]
+    await _control(catalog.FAIL_MOVE, inp, f"rolled back ({error}): record it", UNDO_RETRY)
+
+
 # ----------------------------------------------------------- on a host
 
 
@@ -239,6 +293,21 @@ async def destroy_on_host(host: str, inp: ServerRef, pickup: timedelta | None = 
         f"destroy and undefine the domain on {host}, delete its disk",
         UNDO_RETRY,
         pickup=pickup,
+    )
+
+
+# A disk copy's own limit: minutes for a real disk over the hosts' network.
+DISK_COPY_TIMEOUT = timedelta(minutes=30)
+
+
+async def receive_disk_on_host(host: str, inp: DiskTransferInput, pickup: timedelta) -> None:
+    await _on_host(
+        host,
+        catalog.RECEIVE_DISK_ON_HOST,
+        inp,
+        f"copy the disk ({inp.size_gb} GiB) from {inp.source_host} to {host}",
+        pickup=pickup,
+        timeout=DISK_COPY_TIMEOUT,
     )
 
 

@@ -9,12 +9,15 @@ state gate answers 409/403 at once; it is then 202 with no body, as Nova.
 
 from __future__ import annotations
 
+import json
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from api.auth import RequestContext
@@ -23,11 +26,15 @@ from api.deps import ComputeDep, ContextDep
 from api.schemas import (
     ConsoleOutputAction,
     LockAction,
+    MigrateAction,
     NoArguments,
     RebootAction,
+    RebuildAction,
     ResetStateAction,
+    ResizeAction,
 )
 from novaflow.errors import Invalid
+from workflows.contracts import Ticket
 
 router = APIRouter(tags=["server actions"])
 
@@ -83,6 +90,51 @@ def operation(key: str, action: str, model: type[BaseModel] = NoArguments) -> Ha
     return start
 
 
+def _accepted(ticket: Ticket, status: int = 202) -> Response:
+    return Response(status_code=status, headers={"x-openstack-request-id": ticket.request_id})
+
+
+async def resize(call: ActionCall, value: Any) -> Answer:
+    """A new flavor: 202 once the gate checked the flavor (400) and reserved the quota for
+    what grows (403); the server is then RESIZE, and VERIFY_RESIZE when it runs there."""
+    args = arguments(ResizeAction, "resize", value)
+    options = {"flavor_id": str(args.flavorRef)}
+    return _accepted(await call.compute.move(call.ctx, call.server_id, "resize", options))
+
+
+async def migrate(call: ActionCall, value: Any) -> Answer:
+    """A cold migration (admin): the same flavor on another host, then VERIFY_RESIZE."""
+    args = arguments(MigrateAction, "migrate", {} if value is None else value)
+    options = {"host": args.host} if args.host else {}
+    return _accepted(await call.compute.move(call.ctx, call.server_id, "migrate", options))
+
+
+async def rebuild(call: ActionCall, value: Any) -> Answer:
+    """A new disk from `imageRef` on the same host, same ports and IPs: 202 with the server
+    (REBUILD) and its adminPass, as Nova; 400 naming imageRef, 409 from the server's state."""
+    args = arguments(RebuildAction, "rebuild", value)
+    options = {"image_id": args.imageRef}
+    if args.name is not None:
+        options["name"] = args.name
+    if args.metadata is not None:
+        options["metadata"] = json.dumps(args.metadata)
+    ticket, server = await call.compute.rebuild(call.ctx, call.server_id, options)
+    body = {"server": {**server, "adminPass": args.adminPass or secrets.token_urlsafe(9)}}
+    return JSONResponse(
+        body, status_code=202, headers={"x-openstack-request-id": ticket.request_id}
+    )
+
+
+def decision(key: str, action: str, status: int) -> Handler:
+    """confirmResize (204) or revertResize (202): an update of the move's running workflow."""
+
+    async def decide(call: ActionCall, value: Any) -> Answer:
+        arguments(NoArguments, key, {} if value is None else value)
+        return _accepted(await call.compute.decide(call.ctx, call.server_id, action), status)
+
+    return decide
+
+
 ACTIONS: dict[str, Handler] = {
     "os-getConsoleOutput": get_console_output,
     "os-stop": operation("os-stop", "stop"),
@@ -95,6 +147,11 @@ ACTIONS: dict[str, Handler] = {
     "lock": operation("lock", "lock", LockAction),
     "unlock": operation("unlock", "unlock"),
     "os-resetState": operation("os-resetState", "resetState", ResetStateAction),
+    "rebuild": rebuild,
+    "resize": resize,
+    "migrate": migrate,
+    "confirmResize": decision("confirmResize", "confirmResize", 204),
+    "revertResize": decision("revertResize", "revertResize", 202),
 }
 
 
@@ -124,8 +181,11 @@ async def server_action(
     """One action per request, named by the body's only key: `os-getConsoleOutput`
     (`{"length": N}` optional; -1 or null: the whole log) answers 200 with the output; `os-stop`,
     `os-start`, `reboot` (`{"type": "SOFT"|"HARD"}`), `pause`, `unpause`, `suspend`, `resume`,
-    `lock` (`{"locked_reason": ...}` optional), `unlock` and `os-resetState` (admin,
-    `{"state": "active"|"error"}`) answer 202, or 409 from the server's state."""
+    `lock` (`{"locked_reason": ...}` optional), `unlock`, `os-resetState` (admin,
+    `{"state": "active"|"error"}`), `rebuild` (`{"imageRef": ...}`: 202 with the server),
+    `resize` (`{"flavorRef": ...}`), `migrate` (admin;
+    `{"host": ...}` optional) and `revertResize` answer 202, `confirmResize` 204; or 409
+    from the server's state."""
     action = the_action(body)
     call = ActionCall(server_id, ctx, compute)
     return await ACTIONS[action](call, body[action])

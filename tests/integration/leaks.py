@@ -45,11 +45,14 @@ def leaks(stack: Stack, server_ids: list[str]) -> dict[str, object]:
                     .where(Claim.state == "active")
                 ).all(),
                 "ports": s.exec(select(Port.id).where(col(Port.device_id).in_(server_ids))).all(),
-                "quota": s.exec(
-                    select(Reservation.id)
-                    .where(col(Reservation.id).in_(server_ids))
-                    .where(Reservation.state != "released")
-                ).all(),
+                # The server's own reservation, and any a resize of it made for its growth.
+                "quota": [
+                    rid
+                    for rid in s.exec(
+                        select(Reservation.id).where(Reservation.state != "released")
+                    ).all()
+                    if rid.split("/")[0] in server_ids
+                ],
                 "floating_ips": s.exec(
                     select(FloatingIP.address).where(
                         col(FloatingIP.port_id).in_(

@@ -80,3 +80,30 @@ def test_errors_are_one_line_and_exit_1(nova: NovaClient, stack: Stack) -> None:
         assert message in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1, result.stderr
     nova.delete_and_wait(server_id)
+
+
+def test_resize_migrate_confirm_and_revert_through_the_cli(nova: NovaClient, stack: Stack) -> None:
+    token = f"{nova.user}:{nova.project}"
+    admin = f"admin:{nova.project}"
+    server_id = nova.create_ok(name="cli-move")
+    nova.wait_status(server_id, "ACTIVE")
+    source = nova.show(server_id)["OS-EXT-SRV-ATTR:host"]
+
+    out = ok(novaflow(stack, "server", "resize", server_id, "2", token=token))
+    assert "resize accepted (request req-" in out and f"{server_id}: VERIFY_RESIZE" in out
+    assert f"{server_id}: ACTIVE" in ok(
+        novaflow(stack, "server", "confirm", server_id, token=token)
+    )
+    resized = nova.show(server_id)
+    assert resized["flavor"]["id"] == "2" and resized["OS-EXT-SRV-ATTR:host"] != source
+
+    moved_from = resized["OS-EXT-SRV-ATTR:host"]
+    out = ok(novaflow(stack, "server", "migrate", server_id, "--host", source, token=admin))
+    assert f"{server_id}: VERIFY_RESIZE" in out
+    assert nova.show(server_id)["OS-EXT-SRV-ATTR:host"] == source
+    assert f"{server_id}: ACTIVE" in ok(novaflow(stack, "server", "revert", server_id, token=token))
+    assert nova.show(server_id)["OS-EXT-SRV-ATTR:host"] == moved_from
+    # A second decision finds nothing waiting: one line, exit 1.
+    refused = novaflow(stack, "server", "confirm", server_id, token=token)
+    assert refused.returncode == 1 and "409" in refused.stderr
+    nova.delete_and_wait(server_id)

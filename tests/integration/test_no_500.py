@@ -600,9 +600,10 @@ def writer(admin_only: bool) -> str:
 
 
 def callers(route: Route, admin_only: bool) -> list[str]:
-    # Reads are harmless for both; writes go as the user unless the route is admin's alone.
+    # Reads are harmless for both (unless only an admin may read it); writes go as the user
+    # unless the route is admin's alone.
     if route.method == "GET":
-        return [USER, ADMIN]
+        return [ADMIN] if admin_only else [USER, ADMIN]
     return [writer(admin_only)]
 
 
@@ -910,11 +911,10 @@ def fuzzer(stack: Stack) -> Iterator[Fuzzer]:
 
 
 def is_admin_only(fuzzer: Fuzzer, route: Route) -> bool:
-    """A write route the user is forbidden outright (403 before the body is read) is fuzzed as
-    the admin: as the user every request would stop at the same 403. The body asked with, {},
-    is refused by validation whenever the user is allowed, so this creates nothing."""
-    if route.method == "GET":
-        return False
+    """A route the user is forbidden outright (403 before the body or the query is read, e.g.
+    os-migrations) is fuzzed as the admin: as the user every request would stop at the same
+    403. The body asked with, {}, is refused by validation whenever the user is allowed, so
+    this creates nothing."""
     body = b"{}" if route.body is not None else None
     url = fill(route, random.Random(route.key))
     probe = Probe("as user", route.method, url, USER, Expect(), body, "application/json")

@@ -164,5 +164,15 @@ def path_taken(steps: list[str], signals: list[str] | None = None) -> str:
         branches.append("cancels-create")
     if "load_placement" in steps and "destroy_on_host" not in steps:
         branches.append("local-delete")
-    branches += [f"parked-{signal}" for signal in signals or []]
+    if "finish_move" in steps and "receive_disk_on_host" not in steps:
+        branches.append("same-host")
+    for step, outcome in (
+        ("confirm_move", "confirmed"),
+        ("revert_move", "reverted"),
+        ("fail_move", "rolled-back"),
+    ):
+        if step in steps:
+            branches.append(outcome)
+    parking = {"retry", "rollback", "mark-error"}
+    branches += [f"parked-{s}" if s in parking else s for s in signals or []]
     return "-".join(branches) or "plain"

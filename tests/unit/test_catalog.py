@@ -7,6 +7,7 @@ import pytest
 
 from activities.compute import ComputeActivities
 from activities.instances import InstanceActivities
+from activities.moves import MoveActivities
 from activities.network import NetworkActivities
 from activities.operations import OperationActivities
 from activities.registry import check_complete, implementations, implements
@@ -15,7 +16,13 @@ from workflows import catalog
 from workflows.catalog import RunsOn, declared
 from workflows.contracts import ServerRef
 
-CONTROL = [InstanceActivities, SchedulingActivities, NetworkActivities, OperationActivities]
+CONTROL = [
+    InstanceActivities,
+    SchedulingActivities,
+    NetworkActivities,
+    OperationActivities,
+    MoveActivities,
+]
 HOST = [ComputeActivities]
 
 

@@ -120,3 +120,39 @@ def test_a_limit_below_usage_is_refused_unless_forced(db: Database) -> None:
         assert quota.set_limits(s, "p", {"instances": 2}, force=True)["instances"] == 2
     with pytest.raises(OverQuota), db.write() as s:  # forced: only new reservations stop
         quota.reserve(s, "p", ids(1), TINY)
+
+
+def test_a_confirmed_resize_settles_usage_once(db: Database) -> None:
+    """Up: the growth reserved at the gate is folded into the server's reservation. Down: the
+    difference is given back. Both idempotent; a delete releases whatever is left."""
+    [server] = ids(1)
+    growth = f"{server}/resize/req-1"
+    with db.write() as s:
+        quota.reserve(s, "p", [server], quota.QuotaDeltas(instances=1, cores=1, ram=512))
+        quota.commit(s, server)
+        quota.reserve(s, "p", [growth], quota.QuotaDeltas(instances=0, cores=1, ram=1536))
+    with db.write() as s:
+        quota.settle_resize(s, server, growth, cores=2, ram=2048)
+        quota.settle_resize(s, server, growth, cores=2, ram=2048)  # a retry changes nothing
+    with db.read() as s:
+        assert quota.get_usage(s, "p")["cores"] == 2 and quota.get_usage(s, "p")["ram"] == 2048
+    with db.write() as s:
+        quota.settle_resize(s, server, None, cores=1, ram=512)  # down again: no growth
+    with db.read() as s:
+        assert quota.get_usage(s, "p")["ram"] == 512
+    with db.write() as s:
+        assert quota.release_all(s, server) == 1  # the growth was folded, not released twice
+    with db.read() as s:
+        assert quota.get_usage(s, "p") == dict.fromkeys(quota.RESOURCES, 0)
+
+
+def test_a_delete_releases_a_resize_growth_never_settled(db: Database) -> None:
+    [server] = ids(1)
+    with db.write() as s:
+        quota.reserve(s, "p", [server], quota.QuotaDeltas(instances=1, cores=1, ram=512))
+        quota.reserve(s, "p", [f"{server}/resize/r"], quota.QuotaDeltas(instances=0, ram=1536))
+    with db.write() as s:
+        assert quota.release_all(s, server) == 2
+        assert quota.release_all(s, server) == 0
+    with db.read() as s:
+        assert quota.get_usage(s, "p") == dict.fromkeys(quota.RESOURCES, 0)

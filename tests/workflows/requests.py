@@ -9,6 +9,7 @@ from workflows.contracts import (
     BeginInput,
     CreateRequest,
     DeleteServerInput,
+    MoveInput,
     NewServer,
     OperationInput,
     PortRequest,
@@ -63,4 +64,14 @@ def operation_input(begin: BeginInput) -> OperationInput:
         action=begin.action,
         host_pickup_seconds=PICKUP,
         shutdown_timeout_seconds=1,
+    )
+
+
+def move_input(begin: BeginInput, **settings: float | bool) -> MoveInput:
+    return MoveInput(
+        server_id=begin.ctx.server_id,
+        action=begin.action,
+        host_pickup_seconds=PICKUP,
+        shutdown_timeout_seconds=1,
+        **settings,  # type: ignore[arg-type]
     )

@@ -17,14 +17,18 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from novaflow.operations import rule_for
+from novaflow.resources import Resources
 from workers.control import SANDBOX
 from workflows.catalog import ActivityType, RunsOn, declared
 from workflows.contracts import (
     CONTROL_TASK_QUEUE,
     BeginInput,
+    DestinationInput,
     HostStatus,
+    MovePlan,
     NetworkResult,
     PowerResult,
+    RebuildPlan,
     ReserveInput,
     ReserveResult,
     ScheduleInput,
@@ -72,6 +76,37 @@ def default_answer(name: str, arg: Any, host: str | None) -> Any:
         )
     if name == "power_action_on_host":
         return PowerResult(power_state=POWER_AFTER.get(arg.action, 1))
+    if name == "plan_move":
+        return MovePlan(
+            migration_id=1,
+            source="host-a",
+            source_uri="test:///host-a",
+            dest_claim_id=f"{arg.ctx.server_id}/resize/{arg.ctx.request_id}",
+            was_running=True,
+            name="vm",
+            project_id="p1",
+            image_id="img",
+            old_flavor_name="m1.tiny",
+            new_flavor_name="m1.small",
+            old_resources=Resources(1, 512, 1),
+            new_resources=Resources(1, 2048, 20),
+        )
+    if name == "plan_rebuild":
+        return RebuildPlan(
+            host="host-a",
+            name="vm",
+            project_id="p1",
+            flavor_name="m1.tiny",
+            image_id="img",
+            resources=Resources(1, 512, 1),
+        )
+    if name == "claim_destination":
+        assert isinstance(arg, DestinationInput)
+        free = [h for h in HOSTS if h not in arg.exclude_hosts]
+        free = [h for h in free if arg.only_host in (None, h)]
+        if not free:
+            raise ApplicationError("no host left", type="NoValidHost", non_retryable=True)
+        return ScheduleResult(free[0], arg.claim_id, free[1:])
     if name == "load_placement":
         return ServerPlacement(host="host-a")
     if name == "check_host":
