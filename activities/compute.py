@@ -15,6 +15,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.base import StepRecorder
+from activities.image_cache import ImageCache
 from activities.registry import implements
 from hypervisor.errors import DomainDefinitionError, HostFailure, HypervisorError
 from hypervisor.libvirt_host import LibvirtHost
@@ -34,6 +35,7 @@ from workflows.contracts import (
     DiskTransferInput,
     DomainDiagnostics,
     HostPowerInput,
+    ImageContent,
     PowerResult,
     ServerRef,
     SpawnInput,
@@ -122,6 +124,7 @@ class ComputeActivities:
         nic_mode: str = "network",
         console_dir: Path | None = None,
         check_boot_files: bool = True,
+        images: ImageCache | None = None,
     ) -> None:
         """`console_dir`: where each guest's serial console is logged (`<server id>.log`);
         None for none (the test driver runs no guest that could write one)."""
@@ -133,6 +136,7 @@ class ComputeActivities:
         self.nic_mode = nic_mode
         self.console_dir = console_dir
         self.check_boot_files = check_boot_files
+        self.images = images  # None: no image is fetched (every disk starts blank)
         self.recorder = StepRecorder(db)
 
     def console_log(self, server_id: str) -> Path | None:
@@ -205,12 +209,19 @@ class ComputeActivities:
         sub-step is idempotent and recorded as its own instance-action event, and a retry
         after a crash redoes only what is missing."""
         server_id, host = inp.ctx.server_id, self.host
+        backing = self._cached_image(inp.ctx, inp.image_content)
+        fmt = inp.image_content.disk_format if inp.image_content is not None else "qcow2"
         activity.heartbeat("preparing the disk")
         disk_path = self._step(
             inp.ctx,
             f"prepare_disk@{host}",
             lambda: self.driver.prepare_disk(
-                server_id, inp.resources.disk_gb, inp.image_id, on_wait=_heartbeat
+                server_id,
+                inp.resources.disk_gb,
+                inp.image_id,
+                backing=backing,
+                backing_format=fmt,
+                on_wait=_heartbeat,
             ),
         )
         props = inp.image_properties
@@ -253,10 +264,23 @@ class ComputeActivities:
         state = self.driver.power_state(server_id)
         return PowerResult(power_state=int(LIBVIRT_POWER_STATE.get(state or 0, PowerState.NOSTATE)))
 
+    def _cached_image(self, ctx: StepContext, content: ImageContent | None) -> str | None:
+        """The image's copy in this host's cache (fetched and checked first if need be), or
+        None for an image without content."""
+        if content is None or self.images is None:
+            return None
+        images = self.images
+        activity.heartbeat(f"fetching image {content.image_id}")
+        return self._step(
+            ctx, f"fetch_image@{self.host}", lambda: images.ensure(content, on_wait=_heartbeat)
+        )
+
     @implements(catalog.RECEIVE_DISK_ON_HOST)
     def receive_disk_on_host(self, inp: DiskTransferInput) -> None:
         """A move's disk, copied here from its source host through the two hosts' libvirt
-        connections (see LibvirtHost.receive_disk), while this activity heartbeats."""
+        connections (see LibvirtHost.receive_disk), while this activity heartbeats. The image
+        it is an overlay of is put in this host's cache first."""
+        self._cached_image(inp.ctx, inp.image_content)
         activity.heartbeat(f"copying the disk from {inp.source_host}")
         self._step(
             inp.ctx,

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 
 from activities.base import StepRecorder, as_application_error
-from activities.network import allocated_ports
+from activities.network import allocated_ports, image_content_of
 from activities.registry import implements
 from hypervisor.faults import FaultInjector
 from novaflow import hosts, ipam, operations, placement, quota, servers
@@ -236,6 +236,7 @@ class InstanceActivities:
                 ports=allocated_ports(session, server.id),
                 image_properties=dict(image.properties) if image is not None else {},
                 start=server.vm_state != VmState.STOPPED,
+                image_content=image_content_of(image),
             )
 
     @implements(catalog.CHECK_HOST)

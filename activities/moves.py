@@ -5,12 +5,12 @@ back). The rules are in novaflow/moves.py; each step is idempotent."""
 from __future__ import annotations
 
 from activities.base import StepRecorder
-from activities.network import allocated_ports
+from activities.network import allocated_ports, image_content_of
 from activities.registry import implements
 from hypervisor.faults import FaultInjector
 from novaflow import moves
 from novaflow.db import Database
-from novaflow.models import Host
+from novaflow.models import Host, Image
 from novaflow.states import TaskState
 from workflows import catalog
 from workflows.contracts import (
@@ -52,6 +52,7 @@ class MoveActivities:
                 availability_zone=server.availability_zone,
                 server_group_id=server.server_group_id,
                 requested_host=migration.requested_host,
+                image_content=image_content_of(session.get(Image, server.image_id)),
             )
 
     @implements(catalog.ADVANCE_MOVE)

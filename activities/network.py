@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 
 from sqlmodel import Session
 
 from activities.base import StepRecorder
 from activities.registry import implements
 from hypervisor.faults import FaultInjector
-from novaflow import ipam, servers
+from novaflow import images, ipam, servers
 from novaflow.db import Database
+from novaflow.models import Image
 from novaflow.states import TaskState
 from workflows import catalog
-from workflows.contracts import AllocatedPort, NetworkInput, NetworkResult, ServerRef
+from workflows.contracts import (
+    AllocatedPort,
+    ImageContent,
+    NetworkInput,
+    NetworkResult,
+    ServerRef,
+)
 
 _PORT_NAMESPACE = uuid.UUID("6f1c1d1e-7c43-4d5e-9a55-2b0c7d4e8a10")
 
@@ -26,6 +34,12 @@ def port_id_for(server_id: str, index: int) -> str:
 
 def floating_ip_id_for(server_id: str, index: int) -> str:
     return str(uuid.uuid5(_PORT_NAMESPACE, f"{server_id}/fip/{index}"))
+
+
+def image_content_of(image: Image | None) -> ImageContent | None:
+    """The image's content as a host fetches it (None: a blank disk)."""
+    content = images.content_of(image)
+    return ImageContent(**asdict(content)) if content is not None else None
 
 
 def allocated_ports(session: Session, server_id: str) -> list[AllocatedPort]:

@@ -18,6 +18,7 @@ from api.auth import NOAUTH_WARNING
 from api.routers import (
     catalog,
     hosts,
+    images,
     keypairs,
     migrations,
     networks,
@@ -65,7 +66,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Text no database stores (a NUL) or nothing encodes (a lone surrogate) is refused
         here, naming where it is, before it reaches a query and fails there as a 500."""
         found = errors.bad_text_in_url(request.scope["path"], request.query_params.multi_items())
-        if found is None and request.method in ("POST", "PUT", "PATCH"):
+        # An image's bytes are no text (and are streamed to the store, never held here).
+        binary = request.headers.get("content-type", "").startswith("application/octet-stream")
+        if found is None and request.method in ("POST", "PUT", "PATCH") and not binary:
             found = errors.bad_text_in_body(await request.body())
         if found is not None:
             field, problem = found
@@ -75,7 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return await call_next(request)
 
     for module in (
-        servers, catalog, networks, quotas, hosts, server_groups, zones, keypairs, migrations
+        servers, catalog, networks, quotas, hosts, server_groups, zones, keypairs, migrations,
+        images,
     ):  # fmt: skip
         app.include_router(module.router)
 

@@ -5,15 +5,22 @@ here with a 4xx naming the field, so it never reaches Temporal and nothing is cr
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 
 from sqlmodel import Session, col, select
 
 from api.auth import RequestContext
 from api.schemas import ServerCreateBody
-from novaflow import ipam, keypairs, server_metadata
+from novaflow import images, ipam, keypairs, server_metadata
 from novaflow.errors import Conflict, Invalid, PortInUse
 from novaflow.models import FixedIP, Flavor, Host, Image, Network, Port, ServerGroup
-from workflows.contracts import CreateRequest, NewServer, PortRequest, ReserveInput
+from workflows.contracts import (
+    CreateRequest,
+    ImageContent,
+    NewServer,
+    PortRequest,
+    ReserveInput,
+)
 
 
 def build_reserve_input(
@@ -71,6 +78,7 @@ def build_reserve_input(
         key_name=spec.key_name,
         user_data=spec.user_data,
         metadata=dict(spec.metadata),
+        image_content=_content(image),
     )
     return ReserveInput(request=request, servers=servers, min_count=spec.min_count)
 
@@ -239,3 +247,8 @@ def _group(session: Session, body: ServerCreateBody, ctx: RequestContext) -> str
             f"Server group {hints.group} could not be found."
         )
     return group.id
+
+
+def _content(image: Image) -> ImageContent | None:
+    content = images.content_of(image)
+    return ImageContent(**asdict(content)) if content is not None else None

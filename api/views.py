@@ -72,11 +72,15 @@ def flavor_view(flavor: Flavor, detail: bool = True) -> dict[str, Any]:
     return body
 
 
+# How Nova's image proxy shows Glance's statuses.
+NOVA_IMAGE_STATUS = {"queued": "SAVING", "saving": "SAVING", "active": "ACTIVE", "killed": "ERROR"}
+
+
 def image_view(image: Image) -> dict[str, Any]:
     return {
         "id": image.id,
         "name": image.name,
-        "status": image.status.upper(),
+        "status": NOVA_IMAGE_STATUS.get(image.status, image.status.upper()),
         "minDisk": image.min_disk,
         "minRam": image.min_ram,
         "OS-EXT-IMG-SIZE:size": image.size,
@@ -369,3 +373,30 @@ def migration_view(migration: Migration) -> dict[str, Any]:
 
 def _int_if_digits(value: str) -> int | str:
     return int(value) if value.isdigit() else value
+
+
+def glance_image_view(image: Image) -> dict[str, Any]:
+    """An image as Glance's v2 API shows it: its own fields, then its properties."""
+    return {
+        **image.properties,
+        "id": image.id,
+        "name": image.name,
+        "status": image.status,
+        "disk_format": image.disk_format,
+        "container_format": image.container_format,
+        "min_disk": image.min_disk,
+        "min_ram": image.min_ram,
+        "size": image.size if image.has_content else None,
+        "checksum": image.checksum,
+        "os_hash_algo": "sha256" if image.os_hash_value else None,
+        "os_hash_value": image.os_hash_value,
+        "visibility": "public",
+        "protected": False,
+        "owner": image.owner,
+        "tags": [],
+        "created_at": iso(image.created_at),
+        "updated_at": iso(image.updated_at),
+        "self": f"/v2/images/{image.id}",
+        "file": f"/v2/images/{image.id}/file",
+        "schema": "/v2/schemas/image",
+    }

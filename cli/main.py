@@ -8,6 +8,7 @@
                     lock [--reason R]|unlock|confirm|revert <server id>
     novaflow server resize <server id> <flavor>
     novaflow server migrate <server id> [--host H]
+    novaflow image add FILE --name N [--property k=v ...] [--disk-format F] | image list
 
 Temporal at NOVAFLOW_TEMPORAL_ADDRESS (127.0.0.1:7233), the API at NOVAFLOW_API_URL
 (http://127.0.0.1:8774) with NOVAFLOW_TOKEN (noauth: "<user>:<project>"). An error is one line
@@ -21,6 +22,7 @@ import os
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -29,6 +31,7 @@ from rich.table import Table
 
 from cli import ops
 from cli.config import CliError, Endpoints, endpoints
+from cli.images import ImagesAPI
 from cli.servers import ServersAPI
 from workflows.parking import Decision
 
@@ -41,8 +44,10 @@ app = typer.Typer(
 )
 ops_app = typer.Typer(help="Operations (Temporal workflows): find, inspect, resume.")
 server_app = typer.Typer(help="Servers, through the compute API.")
+image_app = typer.Typer(help="Images, through the image API.")
 app.add_typer(ops_app, name="ops")
 app.add_typer(server_app, name="server")
+app.add_typer(image_app, name="image")
 
 out = Console()
 err = Console(stderr=True)
@@ -316,6 +321,61 @@ def server_migrate(
 ) -> None:
     """Cold-migrate the server to another host (admin); then confirm or revert."""
     _act(server_id, "migrate", api, token, host=host)
+
+
+@image_app.command("add")
+def image_add(
+    file: Annotated[Path, typer.Argument(help="the image's file (qcow2, raw, a kernel, ...)")],
+    name: Annotated[str, typer.Option("--name")],
+    prop: Annotated[
+        list[str] | None, typer.Option("--property", help="k=v, as many as needed")
+    ] = None,
+    disk_format: Annotated[
+        str, typer.Option("--disk-format", help="qcow2, raw, aki (kernel), ari (ramdisk)")
+    ] = "qcow2",
+    min_disk: Annotated[int, typer.Option("--min-disk")] = 0,
+    min_ram: Annotated[int, typer.Option("--min-ram")] = 0,
+    api: ApiOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Register an image and upload its file (admin); it is then active."""
+    properties: dict[str, str] = {}
+    for item in prop or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            _fail(f"--property {item!r}: expected k=v")
+        properties[key] = value
+    client = ImagesAPI(endpoints(api_url=api, token=token))
+    try:
+        image = _run(lambda: client.add(file, name, properties, disk_format, min_disk, min_ram))
+    finally:
+        client.close()
+    out.print(
+        f"{image['id']}: {image['name']} {image['status']}, {image['size']} bytes, "
+        f"sha256 {image['os_hash_value']}",
+        highlight=False,
+    )
+
+
+@image_app.command("list")
+def image_list(api: ApiOption = None, token: TokenOption = None) -> None:
+    """Every image, with its status, size and checksum."""
+    client = ImagesAPI(endpoints(api_url=api, token=token))
+    try:
+        rows = _run(client.list)
+    finally:
+        client.close()
+    table = Table("id", "name", "status", "format", "size", "checksum (md5)")
+    for image in rows:
+        table.add_row(
+            image["id"],
+            image["name"],
+            image["status"],
+            image["disk_format"],
+            str(image["size"] if image["size"] is not None else ""),
+            image["checksum"] or "",
+        )
+    out.print(table)
 
 
 def main() -> None:

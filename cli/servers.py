@@ -47,7 +47,7 @@ class ServersAPI:
         except httpx.HTTPError as error:
             raise CliError(f"cannot reach the API at {self.where.api_url}: {error}") from None
         if response.status_code >= 400:
-            raise CliError(f"{response.status_code}: {_message(response)}")
+            raise CliError(f"{response.status_code}: {api_message(response)}")
         return response
 
     def list(self, all_projects: bool = False) -> list[dict[str, Any]]:
@@ -86,7 +86,7 @@ class ServersAPI:
             time.sleep(0.2)
 
 
-def _message(response: httpx.Response) -> str:
+def api_message(response: httpx.Response) -> str:
     """Nova's error body {"<title>": {"code": N, "message": "..."}}, as one line."""
     try:
         body = response.json()

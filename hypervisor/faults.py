@@ -44,6 +44,7 @@ FAULT_STEPS = (
     "undefine",
     "power",  # every power action (stop, start, reboot, pause, suspend, ...)
     "receive_disk",  # a resize's or migration's disk, on its destination
+    "fetch_image",  # an image's copy into a host's cache
     # control-plane steps (the control worker's StepRecorder checks these before its transaction)
     "schedule",
     "allocate_network",

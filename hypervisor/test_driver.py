@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -117,6 +117,49 @@ class TestDriverHost(LibvirtHost):
     ) -> str:
         self._check_fault("receive_disk", on_wait)
         return self.prepare_disk(server_id, size_gb, image_id, on_wait=on_wait)
+
+    # Nor can it take an upload: an image's cached copy is a record here (its bytes were
+    # read and checked by the image cache all the same), and a disk is never an overlay.
+
+    def prepare_disk(
+        self,
+        server_id: str,
+        size_gb: int,
+        image_id: str,
+        *,
+        backing: str | None = None,
+        backing_format: str = "qcow2",
+        on_wait: Callable[[], None] | None = None,
+    ) -> str:
+        return super().prepare_disk(server_id, size_gb, image_id, on_wait=on_wait)
+
+    def store_base_image(
+        self,
+        image_id: str,
+        size: int,
+        chunks: Iterable[bytes],
+        *,
+        on_wait: Callable[[], None] | None = None,
+    ) -> str:
+        self._check_fault("fetch_image", on_wait)
+        received = 0
+        for chunk in chunks:
+            received += len(chunk)
+            if on_wait is not None:
+                on_wait()
+        record = self._base_file(image_id)
+        write_atomic(record, json.dumps({"image_id": image_id, "size": received}) + "\n")
+        return str(record)
+
+    def base_image_path(self, image_id: str) -> str | None:
+        record = self._base_file(image_id)
+        return str(record) if record.exists() else None
+
+    def delete_base_image(self, image_id: str) -> None:
+        self._base_file(image_id).unlink(missing_ok=True)
+
+    def _base_file(self, image_id: str) -> Path:
+        return self._state_dir / "base-images" / f"{image_id}.json"
 
     def _remember_volume(self, server_id: str, size_gb: int, image_id: str) -> None:
         record = {"server_id": server_id, "size_gb": size_gb, "image_id": image_id}

@@ -48,6 +48,18 @@ class Settings(BaseSettings):
     # Nova's allow_resize_to_same_host: a resize may stay on its host (redefined there).
     allow_resize_to_same_host: bool = False
 
+    # The API as the compute workers reach it (they download images into their hosts'
+    # caches through it), and the token they send (noauth: "<user>:<project>").
+    api_url: str = "http://127.0.0.1:8774"
+    service_token: str = "novaflow-compute:service"
+    # How often a compute worker cleans its image cache.
+    image_cache_clean_seconds: float = Field(default=600.0, gt=0)
+    # The largest image the image service stores (bytes); a larger upload is a 413.
+    image_max_bytes: int = Field(default=20 * 1024**3, gt=0)
+    # A host removes a cached image no server of it uses after this many seconds (Nova's
+    # remove_unused_original_minimum_age_seconds).
+    image_cache_max_age_seconds: float = Field(default=86400.0, ge=0)
+
     @property
     def service_down(self) -> timedelta:
         """How long without a heartbeat before a host counts as down."""

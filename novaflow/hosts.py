@@ -67,6 +67,17 @@ def unwanted_on_host(session: Session, host: str, server_ids: list[str]) -> list
     return sorted(rows)
 
 
+def images_in_use(session: Session, host: str) -> set[str]:
+    """The images of the servers that hold a claim on `host`: its cache keeps them."""
+    rows = session.exec(
+        select(Server.image_id)
+        .join(Claim, col(Claim.server_id) == col(Server.id))
+        .where(Claim.host == host)
+        .where(Claim.state == "active")
+    )
+    return set(rows)
+
+
 def unknown_among(session: Session, server_ids: list[str]) -> list[str]:
     """Which of these ids the database has never heard of (orphans: reported, not touched)."""
     if not server_ids:

@@ -40,14 +40,27 @@ class Flavor(SQLModel, table=True):
 
 
 class Image(SQLModel, table=True):
+    """An image (Glance's record). One with content has its bytes in the control plane's image
+    store and a checksum; the seeded ones have none (their servers start with a blank disk)."""
+
     id: str = Field(default_factory=new_id, primary_key=True)
     name: str = Field(index=True)
-    status: str = "active"
+    status: str = "active"  # queued (no content yet) | active | killed (its upload failed)
     min_disk: int = 0
     min_ram: int = 0
     size: int = 0
     properties: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    disk_format: str = "qcow2"  # qcow2 | raw | aki (a kernel) | ari (a ramdisk)
+    container_format: str = "bare"
+    checksum: str | None = None  # MD5 of the content, as Glance's `checksum`
+    os_hash_value: str | None = None  # SHA-256 of the content: what hosts verify
+    owner: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def has_content(self) -> bool:
+        return self.os_hash_value is not None
 
 
 class Network(SQLModel, table=True):

@@ -261,8 +261,11 @@ def confirm(session: Session, migration_id: int, request_id: str) -> None:
     """The source was cleaned: release its claim and the old flavor's quota. Also run when a
     delete came during VERIFY_RESIZE (Nova confirms first): the server keeps its task."""
     migration = _locked(session, migration_id)
-    if migration.status not in ("finished", "confirming"):
+    # "reverting": a delete came just as a revert was accepted; the delete wins, and cleans
+    # the destination itself.
+    if migration.status not in ("finished", "confirming", "reverting"):
         return
+    overtaken = migration.status == "reverting"
     if migration.source_claim_id is not None:
         placement.release(session, migration.source_claim_id)
     new = migration.new_resources
@@ -276,6 +279,7 @@ def confirm(session: Session, migration_id: int, request_id: str) -> None:
     server.updated_at = migration.updated_at = utcnow()
     migration.status = "confirmed"
     servers.finish_action(session, server.id, request_id, error=False)
+    _finish_decisions(session, server.id, error=overtaken)  # a revert a delete overtook
     session.flush()
 
 
@@ -298,8 +302,10 @@ def revert(
     server = servers.get_server(session, migration.server_id)
     _wear(server, migration.old_flavor_id, migration.old_resources)
     server.host = migration.source_compute
-    server.vm_state = VmState.ACTIVE if migration.was_running else VmState.STOPPED
-    server.task_state, server.power_state = None, power_state
+    server.power_state = power_state
+    if server.task_state != TaskState.DELETING:  # a delete under way keeps its task
+        server.vm_state = VmState.ACTIVE if migration.was_running else VmState.STOPPED
+        server.task_state = None
     server.updated_at = migration.updated_at = utcnow()
     if error is not None:
         server.vm_state = VmState.ERROR
@@ -325,9 +331,13 @@ def fail(
         return
     if migration.quota_reservation_id is not None:
         quota.release(session, migration.quota_reservation_id)
+    finished = migration.status == "finished"  # rolled back although finish_move committed
     migration.status = "error"
     migration.updated_at = utcnow()
     server = session.get(Server, migration.server_id, with_for_update=True)
+    if server is not None and not server.deleted and finished:
+        _wear(server, migration.old_flavor_id, migration.old_resources)
+        server.host = migration.source_compute
     if server is not None and not server.deleted:
         if server.task_state != TaskState.DELETING:
             server.task_state = None
@@ -348,6 +358,14 @@ def fail(
         server.updated_at = migration.updated_at
     servers.finish_action(session, migration.server_id, migration.request_id, error=True)
     session.flush()
+
+
+def _finish_decisions(session: Session, server_id: str, error: bool) -> None:
+    """A confirm or revert still open when the move ended (a delete overtook it)."""
+    for action in ("confirmResize", "revertResize"):
+        running = servers.running_action(session, server_id, only=action)
+        if running is not None:
+            servers.finish_action(session, server_id, running.request_id, error=error)
 
 
 def _not_being_deleted(session: Session, server_id: str) -> None:

@@ -159,6 +159,8 @@ def settle_resize(
     own = session.get(Reservation, server_id, with_for_update=True)
     growth = session.get(Reservation, growth_id, with_for_update=True) if growth_id else None
     if own is None or own.state == "released":
+        if growth_id is not None:  # nothing to fold it into: give it back
+            release(session, growth_id)
         return
     held = {"cores": own.cores, "ram": own.ram}
     if growth is not None and growth.state != "released":

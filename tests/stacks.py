@@ -19,6 +19,11 @@ TEST_ENV = {
     "NOVAFLOW_FAULT_INJECTION": "1",
     # The real tier's guest ignores ACPI: a clean shutdown gives up (and cuts power) quickly.
     "NOVAFLOW_SHUTDOWN_TIMEOUT_SECONDS": "3",
+    # Small enough that a test can send a larger image in a second.
+    "NOVAFLOW_IMAGE_MAX_BYTES": str(32 * 1024**2),
+    # Hosts' image caches are cleaned of unused images within seconds, so tests can see it.
+    "NOVAFLOW_IMAGE_CACHE_CLEAN_SECONDS": "1",
+    "NOVAFLOW_IMAGE_CACHE_MAX_AGE_SECONDS": "2",
 }
 
 

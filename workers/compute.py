@@ -17,6 +17,7 @@ from pathlib import Path
 from temporalio.worker import Worker
 
 from activities.compute import NIC_MODES, ComputeActivities
+from activities.image_cache import ImageCache
 from activities.registry import registered
 from hypervisor.faults import FaultInjector
 from hypervisor.libvirt_host import DEFAULT_POOL, LibvirtHost
@@ -65,6 +66,28 @@ async def reap_forever(
         except Exception:
             logging.getLogger("novaflow.compute").exception("reaping on %s failed", host)
         await asyncio.sleep(every)
+
+
+async def clean_cache_forever(
+    db: Database, images: ImageCache, host: str, every: float, max_age: float
+) -> None:
+    """Every `every` seconds: remove the cached images no server on this host uses and that
+    have not been used for `max_age` seconds."""
+    log = logging.getLogger("novaflow.compute")
+    while True:
+        await asyncio.sleep(every)
+        try:
+            in_use = await asyncio.to_thread(_images_in_use, db, host)
+            removed = await asyncio.to_thread(images.clean, in_use, max_age)
+            if removed:
+                log.info("removed unused cached images on %s: %s", host, ", ".join(removed))
+        except Exception:
+            log.exception("cleaning the image cache of %s failed", host)
+
+
+def _images_in_use(db: Database, host: str) -> set[str]:
+    with db.read() as session:
+        return hosts.images_in_use(session, host)
 
 
 async def heartbeat_forever(db: Database, host: str, every: float) -> None:
@@ -116,6 +139,7 @@ async def main() -> None:
             availability_zone=args.az,
         )
     client = await connect(settings)
+    images = ImageCache(driver, settings.api_url, settings.service_token, state_dir)
     compute = ComputeActivities(
         args.host,
         driver,
@@ -124,11 +148,21 @@ async def main() -> None:
         nic_mode=args.nic_mode,
         console_dir=console_dir,
         check_boot_files=not simulated,
+        images=images,
     )
     stop = stop_event_on_signals()
     beat = asyncio.create_task(heartbeat_forever(db, args.host, settings.heartbeat_seconds))
     reaper = asyncio.create_task(
         reap_forever(db, driver, args.host, settings.reap_seconds, console_dir)
+    )
+    cleaner = asyncio.create_task(
+        clean_cache_forever(
+            db,
+            images,
+            args.host,
+            settings.image_cache_clean_seconds,
+            settings.image_cache_max_age_seconds,
+        )
     )
     with ThreadPoolExecutor(max_workers=16) as executor:
         worker = Worker(
@@ -150,6 +184,7 @@ async def main() -> None:
             await stop.wait()
     beat.cancel()
     reaper.cancel()
+    cleaner.cancel()
     driver.close()
     db.dispose()
 

@@ -118,6 +118,8 @@ class Stack:
                 "NOVAFLOW_DATABASE_URL": str(self.database_url),
                 "NOVAFLOW_TEMPORAL_ADDRESS": f"127.0.0.1:{self.temporal_port}",
                 "NOVAFLOW_STATE_DIR": str(self.state_dir),
+                # Where compute workers download images into their hosts' caches.
+                "NOVAFLOW_API_URL": f"http://127.0.0.1:{self.api_port}",
                 "PYTHONPATH": str(REPO) + os.pathsep + env.get("PYTHONPATH", ""),
                 "PYTHONUNBUFFERED": "1",
             }

@@ -27,6 +27,11 @@ async def run_to_completion(work: Coroutine[Any, Any, T]) -> T:
         raise
 
 
+class UndoAbandoned(Exception):
+    """An undo a person gave up (e.g. mark-error on a parked undo step): counted as failed,
+    and the undo steps after it still run."""
+
+
 class Compensations:
     def __init__(self) -> None:
         self._steps: list[tuple[str, Undo]] = []
@@ -48,7 +53,9 @@ class Compensations:
             name, undo = self._steps.pop()
             try:
                 await undo()
-            except ActivityError as error:
-                workflow.logger.error("compensation %s failed: %s", name, error.cause or error)
+            except (ActivityError, UndoAbandoned) as error:
+                workflow.logger.error(
+                    "compensation %s failed: %s", name, getattr(error, "cause", None) or error
+                )
                 failed.append(name)
         return failed

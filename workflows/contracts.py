@@ -109,6 +109,17 @@ class NewServer:
 
 
 @dataclass
+class ImageContent:
+    """An image with content, as a host fetches it into its cache (through the image API)
+    and checks it: its SHA-256, size and format."""
+
+    image_id: str
+    sha256: str
+    size: int
+    disk_format: str = "qcow2"  # qcow2 | raw
+
+
+@dataclass
 class CreateRequest:
     """Everything a create request carries, shared by the servers of a multi-create."""
 
@@ -127,6 +138,8 @@ class CreateRequest:
     key_name: str | None = None
     user_data: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    # The image's content, when it has some (None: a blank disk, as the seeded images).
+    image_content: ImageContent | None = None
     # Until 2026-12 the amounts travelled as three fields. Histories recorded then (a create
     # still running through an upgrade) carry only these: they become `resources` on load.
     vcpus: int = 0
@@ -252,6 +265,8 @@ class SpawnInput:
     image_properties: dict[str, str] = field(default_factory=dict)
     # False: define it and leave it stopped (a stopped server that is resized or migrated).
     start: bool = True
+    # The disk is a copy-on-write overlay of this image, fetched into the host's cache first.
+    image_content: ImageContent | None = None
 
 
 @dataclass
@@ -383,6 +398,7 @@ class RebuildPlan:
     ports: list[AllocatedPort] = field(default_factory=list)
     image_properties: dict[str, str] = field(default_factory=dict)
     start: bool = True  # it runs afterwards unless it was stopped
+    image_content: ImageContent | None = None
 
 
 # ---------------------------------------------------------------- resize and cold migrate
@@ -424,6 +440,7 @@ class MovePlan:
     availability_zone: str | None = None
     server_group_id: str | None = None
     requested_host: str | None = None  # a cold migration's `host`
+    image_content: ImageContent | None = None
 
 
 @dataclass
@@ -469,6 +486,8 @@ class DiskTransferInput:
     source_uri: str
     size_gb: int
     image_id: str
+    # The image the disk is an overlay of: the destination fetches it into its cache first.
+    image_content: ImageContent | None = None
 
 
 @dataclass

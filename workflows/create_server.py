@@ -218,6 +218,7 @@ class CreateServer(PhaseReporting):
             resources=request.resources,
             ports=network.ports,
             image_properties=request.image_properties,
+            image_content=request.image_content,
         )
         waiting_since = workflow.now()
         while True:

@@ -22,14 +22,16 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, TimeoutError
 
 from workflows import steps
+from workflows.compensation import UndoAbandoned
 from workflows.contracts import NEEDS_ATTENTION
 from workflows.phase import PhaseReporting
 
 T = TypeVar("T")
 
 
-class MarkedError(Exception):
-    """An operator decided a parked operation leaves its server in ERROR."""
+class MarkedError(UndoAbandoned):
+    """An operator decided a parked operation leaves its server in ERROR (in an undo: that
+    undo is given up, the others still run)."""
 
 
 class Decision(StrEnum):

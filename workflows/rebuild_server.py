@@ -65,6 +65,7 @@ class RebuildServer(Gated, Parkable):
             ports=plan.ports,
             image_properties=plan.image_properties,
             start=plan.start,
+            image_content=plan.image_content,
         )
         try:
             self._enter(f"removing the old domain and disk on {host}")

@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
@@ -77,6 +78,7 @@ class ResizeServer(Gated, Parkable):
         self._project_id = ""
         self._server_id = ""
         self._delete_coming = False
+        self._stop_requested = False  # a cancel came while nothing could be undone yet
 
     @workflow.signal(name=DELETE_COMING)
     def delete_coming(self) -> None:
@@ -85,7 +87,7 @@ class ResizeServer(Gated, Parkable):
         self._verdict_given.set()
 
     def _stop_if_deleting(self) -> None:
-        if self._delete_coming:
+        if self._delete_coming or self._stop_requested:
             raise asyncio.CancelledError("a delete came")
 
     # ------------------------------------------------------------ confirm and revert
@@ -133,9 +135,13 @@ class ResizeServer(Gated, Parkable):
                     workflow_id=workflow.info().workflow_id,
                 )
             )
-        except ActivityError as error:
+        except (ActivityError, ApplicationError) as error:
+            # (A local activity's refusal arrives as its ApplicationError itself.)
             self._deciding = False
-            raise reraisable(error) from None
+            self._verdict_given.set()  # the wait looks again (the confirm window goes on)
+            if isinstance(error, ActivityError):
+                raise reraisable(error) from None
+            raise
         self._verdict = (action, ticket.request_id)
         self._verdict_given.set()
         return ticket
@@ -149,7 +155,14 @@ class ResizeServer(Gated, Parkable):
         if ticket is None:
             return MoveResult(inp.server_id, "REJECTED")
         request_id = ticket.request_id
-        plan = await steps.plan_move(ServerRef(StepContext(inp.server_id, request_id, "plan_move")))
+        planning = asyncio.ensure_future(
+            steps.plan_move(ServerRef(StepContext(inp.server_id, request_id, "plan_move")))
+        )
+        try:
+            plan = await asyncio.shield(planning)
+        except asyncio.CancelledError:  # before anything was done: roll back at _move's start
+            plan = await planning
+            self._stop_requested = True
         self._project_id = plan.project_id
         workflow.upsert_search_attributes([HOST.value_set(plan.source)])
         dest = await self._move(inp, plan, request_id)
@@ -176,15 +189,11 @@ class ResizeServer(Gated, Parkable):
         ctx = _contexts(inp.server_id, request_id)
         pickup = timedelta(seconds=inp.host_pickup_seconds)
         source = plan.source
+        # The last undo of all, after the others: fail_move (the growth's quota, the migration
+        # `error`, the server where it was; in ERROR if an undo could not be done).
         undo = Compensations()
-        failure: list[str] = []
-        undo.add(
-            "record the rollback, release the growth's quota",
-            lambda: steps.fail_move(
-                MoveStepInput(ctx("fail_move"), plan.migration_id, error=failure[0])
-            ),
-        )
         try:
+            self._stop_if_deleting()
             undo.add(
                 "release the destination's claim",
                 lambda: steps.release_claim(
@@ -245,6 +254,7 @@ class ResizeServer(Gated, Parkable):
                             plan.source_uri,
                             plan.old_resources.disk_gb,
                             plan.image_id,
+                            plan.image_content,
                         ),
                         pickup,
                     ),
@@ -260,63 +270,87 @@ class ResizeServer(Gated, Parkable):
             )
             result = await self._define(inp, plan, dest, plan.was_running, ctx("spawn_on_dest"))
             self._stop_if_deleting()
+            self._awaiting = True  # from the moment finish_move commits VERIFY_RESIZE
             await steps.finish_move(
                 MoveStepInput(ctx("finish_move"), plan.migration_id, power_state=result.power_state)
             )
             self._enter(f"VERIFY_RESIZE on {dest}")
             return dest
         except (ActivityError, ApplicationError, asyncio.CancelledError, MarkedError) as error:
-            if isinstance(error, MarkedError):
-                failure.append(str(error))
-                await steps.fail_move(
-                    MoveStepInput(
-                        ctx("fail_move"), plan.migration_id, error=str(error), mark_error=True
-                    )
-                )
-                raise ApplicationError(str(error), type="MarkedError", non_retryable=True) from None
+            self._awaiting = False
             cancelled = is_cancelled_exception(error)
-            failure.append(
-                "cancelled (a DELETE, or an operator)" if cancelled else fault_message(error)
-            )
-            self._enter(f"rolling back: {failure[0][:100]}")
+            if cancelled:
+                fault = "cancelled (a DELETE, or an operator)"
+            elif isinstance(error, MarkedError):
+                fault = str(error)
+            else:
+                fault = fault_message(error)
+            self._enter(f"rolling back: {fault[:100]}")
+            # A step an operator marked ERROR is given back as any failure: what is on the
+            # destination is removed, its claim released; the server is then left in ERROR.
             failed = await undo.run()
             if failed:
+                fault = f"{fault} (could not undo: {', '.join(failed)})"
                 workflow.upsert_search_attributes([NEEDS_ATTENTION.value_set(True)])
+            marked = isinstance(error, MarkedError) or bool(failed)
+            await run_to_completion(
+                steps.fail_move(
+                    MoveStepInput(
+                        ctx("fail_move"), plan.migration_id, error=fault, mark_error=marked
+                    )
+                )
+            )
             if cancelled:
                 raise
             raise ApplicationError(
-                f"{inp.action} failed and was rolled back: {failure[0]}",
-                type=error_type(error),
+                f"{inp.action} failed and was rolled back: {fault}",
+                type="MarkedError" if isinstance(error, MarkedError) else error_type(error),
                 non_retryable=True,
             ) from None
 
     async def _await_verdict(self, inp: MoveInput, plan: MovePlan) -> tuple[str, str] | None:
-        """The confirm or revert (action, request id); None when a delete cancelled the wait.
-        With a confirm window, the move confirms itself when it runs out."""
+        """The confirm or revert (action, request id); None when a delete came first. With a
+        confirm window, the move confirms itself once it runs out and no decision is under
+        way; a decision refused by its gate (locked, ...) leaves the wait as it was.
+
+        The window is one timer, started once: an activation whose only news is a failed
+        update does not send new commands (SDK 1.35), so a timer started there never runs."""
         window = inp.confirm_window_seconds
+        window_over: asyncio.Future[Any] | None = (
+            asyncio.ensure_future(asyncio.sleep(window)) if window > 0 else None
+        )
         self._awaiting = True
         self._enter(
             "VERIFY_RESIZE: waiting for a confirm or a revert"
             + (f" (confirmed by itself after {window:.0f} s)" if window > 0 else "")
         )
         try:
-            if self._delete_coming:
-                return None
-            if window > 0:
+            while True:
+                if self._verdict is not None:
+                    return self._verdict
+                if self._delete_coming and not self._deciding:
+                    return None
+                self._verdict_given.clear()
+                if window_over is not None and window_over.done() and not self._deciding:
+                    window_over = None
+                    auto = ResizeDecision(user_id=CONFIRM_WINDOW_USER, project_id=plan.project_id)
+                    with contextlib.suppress(ApplicationError):  # refused (a reset state...)
+                        await self._give_verdict(CONFIRM, auto)
+                    continue
+                given: asyncio.Future[Any] = asyncio.ensure_future(self._verdict_given.wait())
+                waits = [given]
+                if window_over is not None and not window_over.done():
+                    waits.append(window_over)
                 try:
-                    await asyncio.wait_for(self._verdict_given.wait(), timeout=window)
-                except TimeoutError:
-                    if not self._deciding:
-                        await self._give_verdict(
-                            CONFIRM,
-                            ResizeDecision(user_id=CONFIRM_WINDOW_USER, project_id=plan.project_id),
-                        )
-            await self._verdict_given.wait()
+                    await workflow.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    given.cancel()
         except asyncio.CancelledError:
-            return None
+            return self._verdict  # a delete's cancel: a verdict already given is kept
         finally:
             self._awaiting = False
-        return None if self._delete_coming and self._verdict is None else self._verdict
+            if window_over is not None:
+                window_over.cancel()
 
     async def _confirm(self, inp: MoveInput, plan: MovePlan, dest: str, request_id: str) -> None:
         ctx = _contexts(inp.server_id, request_id)
@@ -403,6 +437,7 @@ class ResizeServer(Gated, Parkable):
             ports=plan.ports,
             image_properties=plan.image_properties,
             start=start,
+            image_content=plan.image_content,
         )
         pickup = timedelta(seconds=inp.host_pickup_seconds)
         return await self._until_decided(

@@ -98,3 +98,35 @@ def test_compute_worker_killed_inside_a_rebuild(
     shown = settled(nova, server, "ACTIVE", timeout=90)
     assert shown["OS-EXT-SRV-ATTR:host"] == host
     assert where_defined(stack, server) == {host} == where_disks(stack, server)
+
+
+def test_destination_worker_killed_while_a_revert_cleans_it(
+    nova: NovaClient, stack: Stack, server: str
+) -> None:
+    source, held = host_of(nova, server), claims(stack, server)
+    act(nova, server, {"migrate": None}, admin=True)
+    dest = settled(nova, server, "VERIFY_RESIZE")["OS-EXT-SRV-ATTR:host"]
+    with killed_inside(stack, "undefine", [stack.host_state_dir(dest)]):
+        act(nova, server, {"revertResize": None})
+        wait_until(lambda: holder(stack, "undefine") == dest, "the destination's clean-up")
+        stack.kill(f"compute-{dest}")
+    shown = settled(nova, server, "ACTIVE", timeout=90)
+    assert shown["OS-EXT-SRV-ATTR:host"] == source
+    assert claims(stack, server) == held
+    assert where_defined(stack, server) == {source} == where_disks(stack, server)
+
+
+def test_control_worker_killed_as_a_migration_finishes(
+    nova: NovaClient, stack: Stack, server: str
+) -> None:
+    source = host_of(nova, server)
+    with killed_inside(stack, "finish_move", [stack.control_state_dir]):
+        act(nova, server, {"migrate": None}, admin=True)
+        wait_until(lambda: is_holding(stack.control_state_dir, "finish_move"), "finish_move")
+        stack.kill("control")
+    dest = settled(nova, server, "VERIFY_RESIZE", timeout=90)["OS-EXT-SRV-ATTR:host"]
+    assert dest != source
+    act(nova, server, {"confirmResize": None})
+    settled(nova, server, "ACTIVE")
+    assert where_defined(stack, server) == {dest} == where_disks(stack, server)
+    assert list(claims(stack, server).values()) == [dest]

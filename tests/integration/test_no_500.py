@@ -820,7 +820,9 @@ class Fuzzer:
 
     def delete_created(self, probe: Probe, response: httpx.Response) -> None:
         """An unguarded valid body may be accepted; what it made is deleted at once."""
-        [(_, view)] = response.json().items()
+        body = response.json()
+        # Nova wraps the record ({"server": {...}}); Glance does not ({"id": ..., ...}).
+        view = body if "id" in body else next(iter(body.values()))
         url = f"{probe.url.split('?')[0]}/{view['id']}"
         deleted = self.send(Probe("cleanup", "DELETE", url, probe.token, Expect()))
         assert deleted.is_success, f"could not delete {url}: {deleted.text}"

@@ -16,10 +16,17 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
+from temporalio.exceptions import ApplicationError
 
 from api import operations
 from tests.workflows.requests import begin_input, move_input
-from tests.workflows.standins import StandInActivities, held_until, host_failure, run_workers
+from tests.workflows.standins import (
+    StandInActivities,
+    default_answer,
+    held_until,
+    host_failure,
+    run_workers,
+)
 from workflows.contracts import (
     DELETE_COMING,
     MoveResult,
@@ -265,3 +272,28 @@ def test_a_failed_rebuild_marks_the_server_error(temporal_address: str) -> None:
     assert "Rebuild failed" in str(failure)
     end = standins.called("end_operation")[0].arg
     assert end.mark_error and "define failed" in end.error
+
+
+def test_a_refused_decision_leaves_the_confirm_window_running(temporal_address: str) -> None:
+    """A user's confirm refused by its gate (locked, ...) does not stop the window; an
+    auto-confirm refused in turn (a reset state) leaves the move waiting for a person."""
+    standins = StandInActivities()
+    gates: list[str] = []
+
+    def gate(arg: Any, host: str | None) -> Any:
+        gates.append(arg.action)
+        if arg.action == "confirmResize" and arg.user_id == "alice":
+            raise ApplicationError("Instance x is locked", type="Conflict", non_retryable=True)
+        return default_answer("begin_operation", arg, host)
+
+    standins.on("begin_operation", gate)
+
+    async def refused_then_auto(client: Client, handle: WorkflowHandle[Any, MoveResult]) -> Any:
+        await verify_resize(handle)
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update("confirm", ResizeDecision(user_id="alice", is_admin=False))
+        return await handle.result()
+
+    result = moving(temporal_address, standins, refused_then_auto, confirm_window_seconds=1.0)
+    assert result.status == "CONFIRMED"
+    assert gates == ["resize", "confirmResize", "confirmResize"]  # alice's, then the window's

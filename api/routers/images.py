@@ -1,0 +1,156 @@
+"""/image/v2/images: the image service's part (a subset of Glance's v2 API, where `openstack
+image create` and the ops CLI's `novaflow image add` upload images with content).
+
+    POST   /image/v2/images              register (admin): 201, status queued
+    PUT    /image/v2/images/{id}/file    its bytes, once (admin): 204, status active
+    GET    /image/v2/images[/{id}]       the records, with size, checksum and properties
+    GET    /image/v2/images/{id}/file    the bytes (how a host fills its image cache)
+    DELETE /image/v2/images/{id}         (admin): 204
+
+The bytes are streamed to the store as they arrive (never held in memory), after the caller
+was found to be an admin, and refused past NOVAFLOW_IMAGE_MAX_BYTES (413).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from starlette.concurrency import run_in_threadpool
+
+from api import errors, views
+from api.deps import AdminDep, ContextDep, DbDep, SessionDep
+from novaflow import images
+from novaflow.errors import Conflict, Invalid, NovaflowError
+
+router = APIRouter(prefix="/image/v2/images", tags=["images (Glance v2)"])
+
+# Glance's own fields of an image record; any other key is a property.
+RESERVED = {"id", "name", "disk_format", "container_format", "min_disk", "min_ram",
+            "visibility", "protected", "tags"}  # fmt: skip
+
+
+class ImageCreate(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: UUID | None = None  # Glance's ids are UUIDs
+    name: Annotated[StrictStr, Field(min_length=1, max_length=255)]
+    disk_format: Literal["qcow2", "raw", "aki", "ari"] = "qcow2"
+    container_format: Literal["bare", "aki", "ari"] = "bare"
+    min_disk: Annotated[StrictInt, Field(ge=0, le=2**31 - 1)] = 0
+    min_ram: Annotated[StrictInt, Field(ge=0, le=2**31 - 1)] = 0
+    visibility: Literal["public", "private", "shared", "community"] = "public"
+    protected: StrictBool = False
+    tags: list[StrictStr] = Field(default_factory=list)
+
+    def properties(self) -> dict[str, str]:
+        extra = self.model_extra or {}
+        for key, value in extra.items():
+            if not isinstance(value, str) or len(key) > 255 or len(value) > 65535:
+                raise Invalid(
+                    f"Invalid input for field/attribute {key}. An image property is a string "
+                    "(at most 255 characters for its name)"
+                )
+        return dict(extra)
+
+
+def _store(request: Request) -> images.ImageStore:  # the control plane's, under STATE_DIR
+    return images.ImageStore(request.app.state.settings.state_dir / "images")
+
+
+@router.post("", status_code=201)
+def create_image(body: Annotated[ImageCreate, Body()], db: DbDep, ctx: AdminDep) -> dict[str, Any]:
+    with db.write() as session:
+        image = images.register(
+            session,
+            body.name,
+            ctx.project_id,
+            disk_format=body.disk_format,
+            container_format=body.container_format,
+            min_disk=body.min_disk,
+            min_ram=body.min_ram,
+            properties=body.properties(),
+            image_id=str(body.id) if body.id is not None else None,
+        )
+        return views.glance_image_view(image)
+
+
+@router.put("/{image_id}/file", status_code=204)
+async def upload_image_data(image_id: str, request: Request, db: DbDep, _: AdminDep) -> Response:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip()
+    if content_type != "application/octet-stream":
+        raise Invalid(
+            "Invalid input for field/attribute Content-Type. An image's data is sent as "
+            "application/octet-stream"
+        )
+
+    def claim() -> None:
+        with db.write() as session:
+            images.claim_upload(session, image_id)
+
+    await run_in_threadpool(claim)
+    writer = _store(request).writer(image_id, request.app.state.settings.image_max_bytes)
+    try:
+        async for chunk in request.stream():
+            writer.write(chunk)
+        stored = writer.finish()
+    except images.TooLarge as error:
+        await run_in_threadpool(_give_up, db, image_id, writer)
+        return errors.error_response(413, f"Image {image_id}: {error}")
+    except BaseException:
+        await run_in_threadpool(_give_up, db, image_id, writer)
+        raise
+
+    def finish() -> None:
+        with db.write() as session:
+            images.finish_upload(session, image_id, stored, writer.place)
+
+    try:
+        await run_in_threadpool(finish)
+    except NovaflowError:
+        writer.abort()
+        raise
+    return Response(status_code=204)
+
+
+def _give_up(db: Any, image_id: str, writer: images.ImageWriter) -> None:
+    writer.abort()
+    with db.write() as session:
+        images.finish_upload(session, image_id, None, lambda: None)
+
+
+@router.get("")
+def list_images(session: SessionDep, _: ContextDep) -> dict[str, Any]:
+    rows = images.all_images(session)
+    return {"images": [views.glance_image_view(i) for i in rows], "schema": "/v2/schemas/images"}
+
+
+@router.get("/{image_id}")
+def show_image(image_id: str, session: SessionDep, _: ContextDep) -> dict[str, Any]:
+    return views.glance_image_view(images.get(session, image_id))
+
+
+@router.get("/{image_id}/file")
+def download_image_data(
+    image_id: str, request: Request, session: SessionDep, _: ContextDep
+) -> StreamingResponse:
+    image = images.get(session, image_id)
+    if image.status != "active" or not image.has_content:
+        raise Conflict(f"Image {image_id} has no data (status {image.status})")
+    chunks: Iterator[bytes] = _store(request).read(image_id)
+    headers = {"Content-Length": str(image.size)}
+    if image.checksum:
+        headers["Content-MD5"] = image.checksum
+    return StreamingResponse(chunks, media_type="application/octet-stream", headers=headers)
+
+
+@router.delete("/{image_id}", status_code=204)
+def delete_image(image_id: str, request: Request, db: DbDep, _: AdminDep) -> Response:
+    with db.write() as session:
+        images.delete(session, image_id)
+    _store(request).delete(image_id)
+    return Response(status_code=204)
