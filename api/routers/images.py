@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from api import errors, views
 from api.deps import AdminDep, ContextDep, DbDep, SessionDep
 from novaflow import images
+from novaflow.db import Database
 from novaflow.errors import Conflict, Invalid, NovaflowError
 
 router = APIRouter(prefix="/image/v2/images", tags=["images (Glance v2)"])
@@ -117,7 +118,8 @@ async def upload_image_data(image_id: str, request: Request, db: DbDep, _: Admin
     return Response(status_code=204)
 
 
-def _give_up(db: Any, image_id: str, writer: images.ImageWriter) -> None:
+def _give_up(db: Database, image_id: str, writer: images.ImageWriter) -> None:
+    """An upload that failed or was too large: its bytes removed, the image queued again."""
     writer.abort()
     with db.write() as session:
         images.finish_upload(session, image_id, None, lambda: None)
