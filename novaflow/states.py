@@ -88,9 +88,15 @@ _STATUS_BY_TASK_STATE = {
 }
 
 
+# The tasks whose status shows even on a server in ERROR (a rebuild recovers one, as Nova's).
+_OVERRIDING_ERROR = {TaskState.REBUILDING}
+
+
 def derive_status(vm_state: str, task_state: str | None) -> str:
     """The API's `status`, as Nova derives it: a few tasks override the vm_state's status."""
-    if task_state in _STATUS_BY_TASK_STATE and vm_state != VmState.ERROR:
+    if task_state in _STATUS_BY_TASK_STATE and (
+        vm_state != VmState.ERROR or task_state in _OVERRIDING_ERROR
+    ):
         return _STATUS_BY_TASK_STATE[TaskState(task_state)]
     return _STATUS_BY_VM_STATE.get(VmState(vm_state), "UNKNOWN")
 
@@ -100,10 +106,11 @@ def status_condition(status: str) -> tuple[set[str], set[str | None] | None, set
     None for any, task_states excluded). Unknown statuses match nothing."""
     status = status.upper()
     overriding = {str(t) for t in _STATUS_BY_TASK_STATE}
+    over_error = {str(t) for t in _OVERRIDING_ERROR}
     by_task = {str(t) for t, s in _STATUS_BY_TASK_STATE.items() if s == status}
     if by_task:
-        everything_but_error = {str(v) for v in VmState if v != VmState.ERROR}
-        return everything_but_error, set(by_task), set()
+        vm_states = {str(v) for v in VmState if v != VmState.ERROR or by_task <= over_error}
+        return vm_states, set(by_task), set()
     vm_states = {str(v) for v, s in _STATUS_BY_VM_STATE.items() if s == status}
-    excluded = overriding if VmState.ERROR not in vm_states else set()
+    excluded = overriding if VmState.ERROR not in vm_states else over_error
     return vm_states, None, excluded

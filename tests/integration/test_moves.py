@@ -34,7 +34,6 @@ def act(nova: NovaClient, server_id: str, body: dict[str, Any], admin: bool = Fa
 def settled(nova: NovaClient, server_id: str, status: str, timeout: float = 60) -> dict[str, Any]:
     def done() -> dict[str, Any] | None:
         shown = nova.show(server_id)
-        # (A rebuild from ERROR shows ERROR until it is over.)
         if shown["status"] == "ERROR" and status != "ERROR" and not shown["OS-EXT-STS:task_state"]:
             raise AssertionError(f"{server_id} went to ERROR: {shown.get('fault')}")
         over = shown["status"] == status and shown["OS-EXT-STS:task_state"] is None

@@ -86,7 +86,7 @@ def test_a_failed_rebuild_is_error_and_a_rebuild_recovers(
         for host in stack.hosts:
             clear_faults(stack.host_state_dir(host.name), "define")
     assert "define failed" in shown["fault"]["message"]
-    rebuild(nova, server, imageRef=CIRROS)
+    assert rebuild(nova, server, imageRef=CIRROS)["status"] == "REBUILD"  # from ERROR, as Nova
     assert settled(nova, server, "ACTIVE")["OS-EXT-STS:power_state"] == 1
 
 

@@ -17,6 +17,8 @@ from novaflow.states import TaskState, VmState, derive_status, status_condition
         ("error", "deleting", "ERROR"),
         ("active", "migrating", "MIGRATING"),
         ("active", "rebuilding", "REBUILD"),
+        ("error", "rebuilding", "REBUILD"),  # a rebuild recovering a server in ERROR
+        ("error", "rebooting_hard", "ERROR"),
         ("resized", None, "VERIFY_RESIZE"),
         ("deleted", None, "DELETED"),
     ],
@@ -36,6 +38,7 @@ STATUSES = [
     "DELETED",
     "MIGRATING",
     "RESIZE",
+    "REVERT_RESIZE",
     "REBUILD",
     "REBOOT",
     "HARD_REBOOT",
