@@ -52,6 +52,9 @@ from workflows.contracts import (
 
 # How long the POST waits for a control-plane worker to record and reserve.
 ACCEPT_WITHIN = timedelta(seconds=20)
+# An update's RPC outlasts the deadline plus one database step: by the time it gives up, the
+# first write either happened (and we got the answer) or can no longer happen.
+UPDATE_RPC_TIMEOUT = ACCEPT_WITHIN + DB_STEP_TIMEOUT + timedelta(seconds=5)
 
 
 R = TypeVar("R")
@@ -83,9 +86,7 @@ async def _update_with_start(
             arg,
             start_workflow_operation=start,
             result_type=result_type,
-            # Longer than the deadline plus one database step: by the time this gives up, the
-            # first write either happened (and we got the answer) or can no longer happen.
-            rpc_timeout=ACCEPT_WITHIN + DB_STEP_TIMEOUT + timedelta(seconds=5),
+            rpc_timeout=UPDATE_RPC_TIMEOUT,
         )
     except WorkflowUpdateFailedError as failure:
         raise _domain_error(failure.cause) from None
@@ -227,7 +228,7 @@ async def decide_move(
             update,
             decision,
             result_type=Ticket,
-            rpc_timeout=ACCEPT_WITHIN + DB_STEP_TIMEOUT + timedelta(seconds=5),
+            rpc_timeout=UPDATE_RPC_TIMEOUT,
         )
     except WorkflowUpdateFailedError as failure:
         raise _domain_error(failure.cause) from None
