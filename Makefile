@@ -17,6 +17,7 @@ lint: bootstrap
 bench: bootstrap
 	.venv/bin/python bench/create_delete_bench.py
 	.venv/bin/python bench/scheduler_bench.py
+	.venv/bin/python bench/disk_copy_bench.py
 
 clean:
 	rm -rf .state

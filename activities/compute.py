@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -15,11 +16,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.base import StepRecorder
-from activities.image_cache import ImageCache
+from activities.image_cache import ImageCache, ImageUnavailable
 from activities.registry import implements
 from hypervisor.errors import DomainDefinitionError, HostFailure, HypervisorError
 from hypervisor.libvirt_host import LibvirtHost
 from novaflow.db import Database
+from novaflow.images import KERNEL_ID, RAMDISK_ID
 from novaflow.models import utcnow
 from novaflow.states import LIBVIRT_POWER_STATE, PowerState
 from novaflow.virt.console import read_tail
@@ -48,14 +50,19 @@ HOST_NETWORK = "default"  # the libvirt network every port is plugged into on a 
 # (no bridge needed: a host without one can still run guests), or not at all.
 NIC_MODES = ("network", "user", "none")
 
-# Image properties for direct kernel boot, as Nova's AMI-style images with a kernel and a
-# ramdisk (here files on the host, named by path, while there is no image store), and Nova's
-# own property for the kernel command line.
+# Image properties for direct kernel boot: a kernel and a ramdisk as files on the host, named
+# by path; or, as Nova's AMI-style images, as images of the image service (kernel_id and
+# ramdisk_id, which win: see novaflow.images), fetched into the host's cache like the disk's
+# image. And Nova's own property for the kernel command line.
 KERNEL_PATH = "kernel_path"
 INITRD_PATH = "initrd_path"
 COMMAND_LINE = "os_command_line"
 # The kernel writes to the serial console (the server's console log); a panic reboots at once.
 DEFAULT_COMMAND_LINE = "console=ttyS0 panic=-1"
+
+
+def _raise(error: Exception) -> None:
+    raise error
 
 
 def _heartbeat() -> None:
@@ -155,15 +162,17 @@ class ComputeActivities:
             for p in ports
         )
 
-    def _check_boot_files(self, spec: DomainSpec) -> None:
-        """A kernel or initrd the image names must be on this host; another host may have it,
-        so its absence is a host failure (reschedule), found before libvirt fails obscurely.
-        (Not checked on the test driver, which never reads them.)"""
+    def _check_boot_files(self, image_id: str, paths: list[str]) -> None:
+        """A kernel or initrd the image names by path (kernel_path/initrd_path) must be on
+        this host; another host may have it, so its absence is a host failure (reschedule),
+        found before libvirt fails obscurely. (Not checked on the test driver, which never
+        reads them; nor are cached images: they live on the libvirt daemon's side, which may
+        be a host this worker cannot see.)"""
         if not self.check_boot_files:
             return
-        missing = [p for p in (spec.kernel, spec.initrd) if p and not Path(p).is_file()]
+        missing = [p for p in paths if not Path(p).is_file()]
         if missing:
-            raise HostFailure(f"boot files of image {spec.image_id} missing: {', '.join(missing)}")
+            raise HostFailure(f"boot files of image {image_id} missing: {', '.join(missing)}")
 
     @staticmethod
     def _sorted(work: Callable[[], T], undo: bool = False) -> T:
@@ -209,8 +218,17 @@ class ComputeActivities:
         sub-step is idempotent and recorded as its own instance-action event, and a retry
         after a crash redoes only what is missing."""
         server_id, host = inp.ctx.server_id, self.host
-        backing = self._cached_image(inp.ctx, inp.image_content)
-        fmt = inp.image_content.disk_format if inp.image_content is not None else "qcow2"
+        content, props = inp.image_content, inp.image_properties
+        backing = self._cached_image(inp.ctx, content)
+        fmt = content.disk_format if content is not None else "qcow2"
+        cached_kernel, cached_initrd = self._boot_images(inp.ctx, inp.image_id, content, props)
+        kernel = cached_kernel or props.get(KERNEL_PATH)
+        initrd = cached_initrd or props.get(INITRD_PATH)
+        host_files = [
+            path
+            for path, cached in ((kernel, cached_kernel), (initrd, cached_initrd))
+            if path and cached is None
+        ]
         activity.heartbeat("preparing the disk")
         disk_path = self._step(
             inp.ctx,
@@ -224,8 +242,6 @@ class ComputeActivities:
                 on_wait=_heartbeat,
             ),
         )
-        props = inp.image_properties
-        kernel = props.get(KERNEL_PATH)
         console_log = self.console_log(server_id)
         spec = DomainSpec(
             uuid=server_id,
@@ -236,7 +252,7 @@ class ComputeActivities:
             nics=self._nics(inp.ports),
             domain_type=self.domain_type,
             kernel=kernel,
-            initrd=props.get(INITRD_PATH),
+            initrd=initrd,
             cmdline=props.get(COMMAND_LINE, DEFAULT_COMMAND_LINE) if kernel else None,
             serial_log=str(console_log) if console_log is not None else None,
             project_id=inp.project_id,
@@ -249,7 +265,7 @@ class ComputeActivities:
                 xml = build_domain_xml(spec)
             except ValueError as error:  # e.g. an image with an initrd but no kernel
                 raise DomainDefinitionError(f"domain of {server_id}: {error}") from error
-            self._check_boot_files(spec)
+            self._check_boot_files(inp.image_id, host_files)
             self.driver.define(xml, on_wait=_heartbeat)
 
         activity.heartbeat("defining the domain")
@@ -264,7 +280,9 @@ class ComputeActivities:
         state = self.driver.power_state(server_id)
         return PowerResult(power_state=int(LIBVIRT_POWER_STATE.get(state or 0, PowerState.NOSTATE)))
 
-    def _cached_image(self, ctx: StepContext, content: ImageContent | None) -> str | None:
+    def _cached_image(
+        self, ctx: StepContext, content: ImageContent | None, event: str = "fetch_image"
+    ) -> str | None:
         """The image's copy in this host's cache (fetched and checked first if need be), or
         None for an image without content."""
         if content is None or self.images is None:
@@ -272,8 +290,36 @@ class ComputeActivities:
         images = self.images
         activity.heartbeat(f"fetching image {content.image_id}")
         return self._step(
-            ctx, f"fetch_image@{self.host}", lambda: images.ensure(content, on_wait=_heartbeat)
+            ctx, f"{event}@{self.host}", lambda: images.ensure(content, on_wait=_heartbeat)
         )
+
+    def _boot_images(
+        self,
+        ctx: StepContext,
+        image_id: str,
+        content: ImageContent | None,
+        props: dict[str, str],
+    ) -> tuple[str | None, str | None]:
+        """The cached copies of the kernel and ramdisk the image's kernel_id/ramdisk_id name
+        (fetched first if need be, each its own step), None for those it does not name. A
+        reference the control plane could not resolve (its image deleted since the request
+        was accepted) fails the build for good: the image boots on no host without it."""
+        if content is None:
+            return None, None
+        cached: list[str | None] = []
+        for prop, part, event in (
+            (KERNEL_ID, content.kernel, "fetch_kernel"),
+            (RAMDISK_ID, content.ramdisk, "fetch_ramdisk"),
+        ):
+            ref = props.get(prop)
+            if ref and part is None:
+                problem = ImageUnavailable(
+                    f"image {image_id}: its {prop} {ref} is no longer an active image with "
+                    "content in the image service"
+                )
+                self._step(ctx, f"{event}@{self.host}", partial(_raise, problem))
+            cached.append(self._cached_image(ctx, part, event))
+        return cached[0], cached[1]
 
     @implements(catalog.RECEIVE_DISK_ON_HOST)
     def receive_disk_on_host(self, inp: DiskTransferInput) -> None:

@@ -7,6 +7,8 @@ import time
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 
+from sqlmodel import Session
+
 from activities.base import StepRecorder, as_application_error
 from activities.network import allocated_ports, image_content_of
 from activities.registry import implements
@@ -78,43 +80,32 @@ class InstanceActivities:
         service_down: timedelta = timedelta(seconds=30),
     ) -> None:
         self.db = db
+        self.faults = faults
         self.recorder = StepRecorder(db, faults)
         self.service_down = service_down
 
     @implements(catalog.RESERVE_QUOTA)
     def reserve_quota(self, inp: ReserveInput) -> ReserveResult:
-        """Record the servers and reserve their quota in one transaction: all or nothing."""
+        """Record the servers and reserve their quota in one transaction: all or nothing.
+        A retry finds what an earlier attempt committed (both parts are idempotent)."""
         request = inp.request
         try:
             with self.db.write() as session:
                 # Checked inside the transaction: an API that gave up waiting (503) must never
-                # see this request recorded after all.
-                if inp.accept_until and time.time() > inp.accept_until:
-                    raise RequestExpired("The request expired before it could be recorded.")
-                ids = quota.reserve(
-                    session,
-                    request.project_id,
-                    [s.server_id for s in inp.servers],
-                    quota_needed(inp),
-                    min_count=inp.min_count,
-                )
-                chosen = [s for s in inp.servers if s.server_id in set(ids)]
-                servers.insert_servers(
-                    session,
-                    server_template(request),
-                    [ServerDraft(s.server_id, s.name, s.launch_index) for s in chosen],
-                    request_id=request.request_id,
-                    workflow_ids=[
-                        operation_workflow_id(s.server_id, "create", request.request_id)
-                        for s in chosen
-                    ],
-                )
-                now = servers.utcnow()
-                for s in chosen:
-                    servers.record_event(
-                        session, s.server_id, request.request_id, "reserve_quota", start_time=now
-                    )
-                return ReserveResult(server_ids=ids)
+                # see this request recorded after all, not even by an attempt of this step
+                # that committed just before its worker died (that is removed again).
+                expired = bool(inp.accept_until) and time.time() > inp.accept_until
+                if expired:
+                    ids = [s.server_id for s in inp.servers]
+                    for server_id in servers.forget_unrecorded(session, ids, request.request_id):
+                        quota.cancel(session, server_id)
+                else:
+                    ids = _record_request(session, inp)
+            if expired:
+                raise RequestExpired("The request expired before it could be recorded.")
+            if self.faults is not None:  # tests: hold here to kill the worker after the commit
+                self.faults.check("reserve_quota_committed")
+            return ReserveResult(server_ids=ids)
         except NovaflowError as error:
             raise as_application_error(error) from error
 
@@ -236,7 +227,7 @@ class InstanceActivities:
                 ports=allocated_ports(session, server.id),
                 image_properties=dict(image.properties) if image is not None else {},
                 start=server.vm_state != VmState.STOPPED,
-                image_content=image_content_of(image),
+                image_content=image_content_of(session, image),
             )
 
     @implements(catalog.CHECK_HOST)
@@ -273,3 +264,32 @@ class InstanceActivities:
             quota.release_all(session, server_id)
             servers.mark_deleted(session, server_id)
             servers.finish_action(session, server_id, inp.ctx.request_id, error=False)
+
+
+def _record_request(session: Session, inp: ReserveInput) -> list[str]:
+    """Reserve the quota of as many of the request's servers as fit (never fewer than its
+    min_count) and insert their rows, actions and first events; returns their ids."""
+    request = inp.request
+    ids = quota.reserve(
+        session,
+        request.project_id,
+        [s.server_id for s in inp.servers],
+        quota_needed(inp),
+        min_count=inp.min_count,
+    )
+    chosen = [s for s in inp.servers if s.server_id in set(ids)]
+    servers.insert_servers(
+        session,
+        server_template(request),
+        [ServerDraft(s.server_id, s.name, s.launch_index) for s in chosen],
+        request_id=request.request_id,
+        workflow_ids=[
+            operation_workflow_id(s.server_id, "create", request.request_id) for s in chosen
+        ],
+    )
+    now = servers.utcnow()
+    for s in chosen:
+        servers.record_event(
+            session, s.server_id, request.request_id, "reserve_quota", start_time=now
+        )
+    return ids

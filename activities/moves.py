@@ -52,7 +52,7 @@ class MoveActivities:
                 availability_zone=server.availability_zone,
                 server_group_id=server.server_group_id,
                 requested_host=migration.requested_host,
-                image_content=image_content_of(session.get(Image, server.image_id)),
+                image_content=image_content_of(session, session.get(Image, server.image_id)),
             )
 
     @implements(catalog.ADVANCE_MOVE)

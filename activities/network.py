@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict
 
 from sqlmodel import Session
 
@@ -21,6 +20,7 @@ from workflows.contracts import (
     NetworkInput,
     NetworkResult,
     ServerRef,
+    image_content,
 )
 
 _PORT_NAMESPACE = uuid.UUID("6f1c1d1e-7c43-4d5e-9a55-2b0c7d4e8a10")
@@ -36,10 +36,10 @@ def floating_ip_id_for(server_id: str, index: int) -> str:
     return str(uuid.uuid5(_PORT_NAMESPACE, f"{server_id}/fip/{index}"))
 
 
-def image_content_of(image: Image | None) -> ImageContent | None:
-    """The image's content as a host fetches it (None: a blank disk)."""
-    content = images.content_of(image)
-    return ImageContent(**asdict(content)) if content is not None else None
+def image_content_of(session: Session, image: Image | None) -> ImageContent | None:
+    """The image's content as a host fetches it, with its kernel and ramdisk (None: a blank
+    disk)."""
+    return image_content(images.content_of(session, image))
 
 
 def allocated_ports(session: Session, server_id: str) -> list[AllocatedPort]:

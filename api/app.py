@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from temporalio.client import Client
 
-from api import errors, views
+from api import errors, sizelimit, views
 from api.auth import NOAUTH_WARNING
 from api.routers import (
     catalog,
@@ -76,6 +76,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 400, f"Invalid input for field/attribute {field}. {problem}"
             )
         return await call_next(request)
+
+    # Added last, so outermost: bodies are limited before the middlewares above, authentication
+    # or FastAPI read them (Nova's sizelimit). Only an image's data upload is exempt (see there).
+    app.add_middleware(
+        sizelimit.BodySizeLimit,
+        max_bytes=settings.max_request_body_size,
+        exempt=sizelimit.image_data_upload,
+    )
 
     for module in (
         servers, catalog, networks, quotas, hosts, server_groups, zones, keypairs, migrations,

@@ -24,6 +24,7 @@ _TITLES = {
     404: "itemNotFound",
     405: "badMethod",
     409: "conflictingRequest",
+    413: "overLimit",
     415: "badMediaType",
     503: "serviceUnavailable",
 }

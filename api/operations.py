@@ -26,6 +26,7 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from novaflow.config import get_settings
 from novaflow.errors import ERROR_TYPES, Conflict, NotFound, NovaflowError, ServiceUnavailable
 from workflows.contracts import (
     CONTROL_TASK_QUEUE,
@@ -50,11 +51,16 @@ from workflows.contracts import (
     operation_workflow_id,
 )
 
-# How long the POST waits for a control-plane worker to record and reserve.
-ACCEPT_WITHIN = timedelta(seconds=20)
-# An update's RPC outlasts the deadline plus one database step: by the time it gives up, the
-# first write either happened (and we got the answer) or can no longer happen.
-UPDATE_RPC_TIMEOUT = ACCEPT_WITHIN + DB_STEP_TIMEOUT + timedelta(seconds=5)
+
+def accept_within() -> timedelta:
+    """How long a request waits for a control-plane worker to record it (the setting)."""
+    return timedelta(seconds=get_settings().accept_within_seconds)
+
+
+def update_rpc_timeout() -> timedelta:
+    """An update's RPC outlasts the deadline plus one database step: by the time it gives up,
+    the first write either happened (and we got the answer) or can no longer happen."""
+    return accept_within() + DB_STEP_TIMEOUT + timedelta(seconds=5)
 
 
 R = TypeVar("R")
@@ -86,7 +92,7 @@ async def _update_with_start(
             arg,
             start_workflow_operation=start,
             result_type=result_type,
-            rpc_timeout=UPDATE_RPC_TIMEOUT,
+            rpc_timeout=update_rpc_timeout(),
         )
     except WorkflowUpdateFailedError as failure:
         raise _domain_error(failure.cause) from None
@@ -105,7 +111,7 @@ async def _update_with_start(
 
 
 def _deadline() -> float:
-    return time.time() + ACCEPT_WITHIN.total_seconds()
+    return time.time() + accept_within().total_seconds()
 
 
 async def start_create(
@@ -228,7 +234,7 @@ async def decide_move(
             update,
             decision,
             result_type=Ticket,
-            rpc_timeout=UPDATE_RPC_TIMEOUT,
+            rpc_timeout=update_rpc_timeout(),
         )
     except WorkflowUpdateFailedError as failure:
         raise _domain_error(failure.cause) from None

@@ -5,7 +5,6 @@ here with a 4xx naming the field, so it never reaches Temporal and nothing is cr
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict
 
 from sqlmodel import Session, col, select
 
@@ -16,10 +15,10 @@ from novaflow.errors import Conflict, Invalid, PortInUse
 from novaflow.models import FixedIP, Flavor, Host, Image, Network, Port, ServerGroup
 from workflows.contracts import (
     CreateRequest,
-    ImageContent,
     NewServer,
     PortRequest,
     ReserveInput,
+    image_content,
 )
 
 
@@ -78,7 +77,7 @@ def build_reserve_input(
         key_name=spec.key_name,
         user_data=spec.user_data,
         metadata=dict(spec.metadata),
-        image_content=_content(image),
+        image_content=image_content(images.content_of(session, image)),
     )
     return ReserveInput(request=request, servers=servers, min_count=spec.min_count)
 
@@ -104,6 +103,7 @@ def _image(session: Session, ref: str) -> Image:
         raise Invalid(
             f"Invalid input for field/attribute imageRef. Image {image_id} is not active."
         )
+    images.check_boot_images(session, image, "imageRef")
     return image
 
 
@@ -247,8 +247,3 @@ def _group(session: Session, body: ServerCreateBody, ctx: RequestContext) -> str
             f"Server group {hints.group} could not be found."
         )
     return group.id
-
-
-def _content(image: Image) -> ImageContent | None:
-    content = images.content_of(image)
-    return ImageContent(**asdict(content)) if content is not None else None

@@ -46,6 +46,7 @@ FAULT_STEPS = (
     "receive_disk",  # a resize's or migration's disk, on its destination
     "fetch_image",  # an image's copy into a host's cache
     # control-plane steps (the control worker's StepRecorder checks these before its transaction)
+    "reserve_quota_committed",  # (this one after it: the create's first write is done)
     "schedule",
     "allocate_network",
     "release_network",

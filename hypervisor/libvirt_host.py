@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import queue
 import threading
 import time
 import uuid
@@ -142,11 +143,52 @@ def _send_all(
     """Send every chunk on a libvirt upload stream (a send may take part of a chunk);
     `on_wait` after each chunk (a heartbeat, or a checkpoint that raises once cancelled)."""
     for chunk in chunks:
-        view = memoryview(chunk)
-        while view:
-            view = view[stream.send(view.tobytes()) :]
+        while chunk:  # a blocking stream takes it whole: a slice (a copy) is the rare case
+            chunk = chunk[stream.send(chunk) :]
         if on_wait is not None:
             on_wait()
+
+
+@contextmanager
+def _read_ahead(read: Callable[[], bytes], depth: int = 4) -> Iterator[Iterator[bytes]]:
+    """The chunks `read` returns (b"" at the end), read by a thread of their own up to `depth`
+    ahead: receiving the next chunk from one host overlaps sending this one to the other.
+    Leaving the block stops the thread (a read it is blocked in ends once its stream is
+    aborted)."""
+    ready: queue.Queue[bytes | BaseException] = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(item: bytes | BaseException) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(queue.Full):
+                ready.put(item, timeout=0.1)
+                return
+
+    def reader() -> None:
+        try:
+            while not stop.is_set():
+                chunk = read()
+                put(chunk)
+                if not chunk:
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(exc)
+
+    def chunks() -> Iterator[bytes]:
+        while True:
+            item = ready.get()
+            if isinstance(item, BaseException):
+                raise item
+            if not item:
+                return
+            yield item
+
+    thread = threading.Thread(target=reader, name="disk-read-ahead", daemon=True)
+    thread.start()
+    try:
+        yield chunks()
+    finally:
+        stop.set()
 
 
 BASE_PREFIX, BASE_SUFFIX = "base-", ".img"
@@ -337,16 +379,18 @@ class LibvirtHost:
                 source_volume = source.storagePoolLookupByName(
                     self.pool_name
                 ).storageVolLookupByName(name)
-                capacity = int(source_volume.info()[1])
                 conn = self._connection()
                 pool = self._pool(conn)
                 self.delete_disk(server_id)
                 target = pool.createXML(self._volume_xml(name, max(size_gb, 1)), 0)
                 download, upload = source.newStream(0), conn.newStream(0)
                 try:
-                    source_volume.download(download, 0, capacity, 0)
-                    target.upload(upload, 0, capacity, 0)
-                    _send_all(upload, iter(lambda: download.recv(STREAM_CHUNK), b""), on_wait)
+                    # The whole file (length 0: to its end), not `capacity` bytes: a qcow2
+                    # file holds its metadata too, and may be longer than its virtual size.
+                    source_volume.download(download, 0, 0, 0)
+                    target.upload(upload, 0, 0, 0)
+                    with _read_ahead(lambda: download.recv(STREAM_CHUNK)) as chunks:
+                        _send_all(upload, chunks, on_wait)
                     download.finish()
                     upload.finish()
                 except BaseException:

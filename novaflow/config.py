@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     # How often a compute worker looks for domains of servers deleted while it was down.
     reap_seconds: float = 60.0
     max_build_attempts: int = 3
+    # How long a request waits for a control-plane worker to record it: past this, the API
+    # answers 503 and the request is never carried out (what a late worker recorded of it is
+    # removed again).
+    accept_within_seconds: float = Field(default=20.0, gt=0)
     # A host step not picked up by the host's compute worker within this long means the worker
     # is gone: a build moves on to another host, an undo leaves the domain to the host's reaper.
     host_pickup_seconds: float = Field(default=30.0, gt=0)
@@ -54,6 +58,10 @@ class Settings(BaseSettings):
     service_token: str = "novaflow-compute:service"
     # How often a compute worker cleans its image cache.
     image_cache_clean_seconds: float = Field(default=600.0, gt=0)
+    # The largest request body the API reads (bytes; Nova's [oslo_middleware]
+    # max_request_body_size): a larger one is a 413 before authentication and before it is read.
+    # An image's data upload is exempt: it has image_max_bytes, below.
+    max_request_body_size: int = Field(default=114688, gt=0)
     # The largest image the image service stores (bytes); a larger upload is a 413.
     image_max_bytes: int = Field(default=20 * 1024**3, gt=0)
     # A host removes a cached image no server of it uses after this many seconds (Nova's

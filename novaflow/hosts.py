@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from novaflow.errors import NotFound
-from novaflow.models import Claim, Host, Server, utcnow
+from novaflow.images import KERNEL_ID, RAMDISK_ID
+from novaflow.models import Claim, Host, Image, Server, utcnow
 
 
 def register_host(
@@ -68,14 +69,22 @@ def unwanted_on_host(session: Session, host: str, server_ids: list[str]) -> list
 
 
 def images_in_use(session: Session, host: str) -> set[str]:
-    """The images of the servers that hold a claim on `host`: its cache keeps them."""
-    rows = session.exec(
-        select(Server.image_id)
-        .join(Claim, col(Claim.server_id) == col(Server.id))
-        .where(Claim.host == host)
-        .where(Claim.state == "active")
+    """The images of the servers that hold a claim on `host`, and the kernels and ramdisks
+    those images boot with (their kernel_id/ramdisk_id): its cache keeps them."""
+    used = set(
+        session.exec(
+            select(Server.image_id)
+            .join(Claim, col(Claim.server_id) == col(Server.id))
+            .where(Claim.host == host)
+            .where(Claim.state == "active")
+        )
     )
-    return set(rows)
+    boot_images = (
+        image.properties.get(prop)
+        for image in session.exec(select(Image).where(col(Image.id).in_(used)))
+        for prop in (KERNEL_ID, RAMDISK_ID)
+    )
+    return used | {image_id for image_id in boot_images if image_id}
 
 
 def unknown_among(session: Session, server_ids: list[str]) -> list[str]:

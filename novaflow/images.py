@@ -14,7 +14,7 @@ import hashlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlmodel import Session, col, select
@@ -180,22 +180,77 @@ def finish_upload(
     return image
 
 
+# Nova's AMI-style images: an image's kernel and ramdisk (initramfs) are images of their own,
+# named by these properties, and the server boots them directly (direct kernel boot).
+KERNEL_ID = "kernel_id"
+RAMDISK_ID = "ramdisk_id"
+BOOT_IMAGES = ((KERNEL_ID, "aki", "kernel"), (RAMDISK_ID, "ari", "ramdisk"))
+
+
 @dataclass(frozen=True)
 class Content:
-    """What a host needs to fetch and check an image with content."""
+    """What a host needs to fetch and check an image with content, and the kernel and ramdisk
+    it boots with when its kernel_id/ramdisk_id name them."""
 
     image_id: str
     sha256: str
     size: int
     disk_format: str
+    kernel: Content | None = None
+    ramdisk: Content | None = None
 
 
-def content_of(image: Image | None) -> Content | None:
-    """None for an image without content (the seeded ones): its servers' disks start blank."""
+def _own_content(image: Image | None) -> Content | None:
     if image is None or image.os_hash_value is None or image.status != "active":
         return None
-    fmt = "qcow2" if image.disk_format == "qcow2" else "raw"
+    fmt = "qcow2" if image.disk_format == "qcow2" else "raw"  # a kernel or ramdisk: raw
     return Content(image.id, image.os_hash_value, image.size, fmt)
+
+
+def _boot_image(session: Session, image: Image, prop: str, fmt: str) -> Image | None:
+    """The image `prop` names, if it is an active image with content of format `fmt`."""
+    ref = image.properties.get(prop)
+    found = session.get(Image, ref) if ref else None
+    if found is None or _own_content(found) is None or found.disk_format != fmt:
+        return None
+    return found
+
+
+def boot_image_problem(session: Session, image: Image) -> str | None:
+    """What is wrong with the kernel and ramdisk the image names (None: nothing, or it names
+    none): each must be an active image with content of its format, and a ramdisk needs a
+    kernel."""
+    if image.properties.get(RAMDISK_ID) and not image.properties.get(KERNEL_ID):
+        return f"Image {image.id} has a ramdisk_id but no kernel_id: a ramdisk needs a kernel."
+    for prop, fmt, what in BOOT_IMAGES:
+        ref = image.properties.get(prop)
+        if ref is not None and _boot_image(session, image, prop, fmt) is None:
+            return (
+                f"Image {image.id}'s {prop} {ref} is not an active {what} image "
+                f"(disk_format {fmt})."
+            )
+    return None
+
+
+def check_boot_images(session: Session, image: Image, field: str) -> None:
+    """400 naming `field` (the request's imageRef) when the image's kernel_id or ramdisk_id
+    is a bad reference."""
+    problem = boot_image_problem(session, image)
+    if problem is not None:
+        raise Invalid(f"Invalid input for field/attribute {field}. {problem}")
+
+
+def content_of(session: Session, image: Image | None) -> Content | None:
+    """None for an image without content (the seeded ones): its servers' disks start blank.
+    The kernel and ramdisk its kernel_id/ramdisk_id name come with it. (The API checked those
+    references; one that no longer resolves is left None here, and the host, which still
+    sees the property, refuses to boot the image without it.)"""
+    content = _own_content(image)
+    if content is None or image is None:
+        return None
+    kernel = _boot_image(session, image, KERNEL_ID, "aki")
+    ramdisk = _boot_image(session, image, RAMDISK_ID, "ari")
+    return replace(content, kernel=_own_content(kernel), ramdisk=_own_content(ramdisk))
 
 
 def all_images(session: Session) -> list[Image]:

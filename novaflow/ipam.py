@@ -202,7 +202,9 @@ def release_for_server(session: Session, server_id: str) -> int:
 
 
 def delete_port(session: Session, port_id: str) -> None:
-    port = session.get(Port, port_id)
+    """Remove an unbound port and its fixed IPs. The row is locked (as bind_port locks it) and
+    read afresh, so a bind in progress is waited for and its binding seen: PortInUse."""
+    port = session.get(Port, port_id, with_for_update=True, populate_existing=True)
     if port is None:
         raise NotFound(f"Port {port_id} could not be found.")
     if port.device_id is not None:

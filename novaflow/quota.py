@@ -150,6 +150,16 @@ def release(session: Session, reservation_id: str) -> bool:
     return True
 
 
+def cancel(session: Session, reservation_id: str) -> None:
+    """Give back what the reservation holds and remove it, as if it never was (a request
+    that expired; see servers.forget_unrecorded)."""
+    release(session, reservation_id)
+    row = session.get(Reservation, reservation_id)
+    if row is not None:
+        session.delete(row)
+        session.flush()
+
+
 def settle_resize(
     session: Session, server_id: str, growth_id: str | None, cores: int, ram: int
 ) -> None:

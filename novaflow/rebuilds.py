@@ -10,6 +10,7 @@ import json
 from sqlmodel import Session
 
 from novaflow.errors import Invalid
+from novaflow.images import check_boot_images
 from novaflow.models import Flavor, Image, Server, utcnow
 from novaflow.server_metadata import check_item_count
 
@@ -28,6 +29,7 @@ def accept(session: Session, server: Server, options: dict[str, str]) -> None:
             f"Invalid input for field/attribute rebuild.imageRef. Image {image_id} is not "
             f"active (status {image.status})."
         )
+    check_boot_images(session, image, "rebuild.imageRef")
     flavor = session.get(Flavor, server.flavor_id)
     disk_gb = flavor.disk if flavor is not None else server.disk_gb
     ram = flavor.ram if flavor is not None else server.memory_mb

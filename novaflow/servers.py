@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from novaflow.errors import Conflict, Invalid, NotFound
@@ -73,6 +73,28 @@ def insert_servers(
                 ServerGroupMember(group_id=server.server_group_id, server_id=draft.server_id)
             )
     session.flush()
+
+
+def forget_unrecorded(session: Session, server_ids: Sequence[str], request_id: str) -> list[str]:
+    """Remove the servers an expired create request recorded after all: its reservation
+    committed just before its worker died, and the retry came after the deadline, when the API
+    had answered 503 ("nothing was changed"). Only a server still as the reservation left it
+    (its create action this request's, never placed on a host) is removed, with its audit
+    trail and group membership; returns their ids (their quota is the caller's to give back)."""
+    removed = []
+    for server_id in server_ids:
+        server = session.get(Server, server_id, with_for_update=True)
+        action = session.get(InstanceAction, (server_id, request_id))
+        if server is None or action is None or action.action != "create":
+            continue
+        if server.host is not None or server.vm_state != VmState.BUILDING:
+            continue
+        for table in (InstanceActionEvent, InstanceAction, ServerGroupMember):
+            session.execute(delete(table).where(col(table.server_id) == server_id))
+        session.delete(server)
+        removed.append(server_id)
+    session.flush()
+    return removed
 
 
 def get_server(session: Session, server_id: str) -> Server:

@@ -6,7 +6,9 @@
 # once (cached outside the repo). No systemd is assumed: the daemons are started by hand.
 #
 #   scripts/real-hypervisor.sh         set up; prints key=value lines (uri, pool, kernel,
-#                                      initrd, marker, started = the daemons this run started)
+#                                      initrd, marker, started = the daemons this run started;
+#                                      initrd2, marker2: a second guest that prints another
+#                                      marker, for a rebuild to another image)
 #   scripts/real-hypervisor.sh stop    stop the daemons this script started (their pid files)
 #
 # Exit 77: this machine cannot run QEMU guests at all (the real tier is then skipped).
@@ -18,6 +20,7 @@ POOL_DIR=${NOVAFLOW_POOL_DIR:-/var/lib/novaflow/images}
 GUEST_DIR=${NOVAFLOW_GUEST_DIR:-/var/cache/novaflow/guest}
 RUN_DIR=/run/novaflow # pid files of the daemons started here: `stop` touches only those
 MARKER=NOVAFLOW-GUEST-BOOTED
+MARKER2=NOVAFLOW-SECOND-GUEST-UP # not containing MARKER: the boots of each are counted apart
 # Load order matters: each needs the ones before it (the kernel package has no modules.dep).
 MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk"
 DAEMONS=(virtlogd libvirtd) # virtlogd first: libvirtd hands QEMU's output to it
@@ -81,7 +84,7 @@ if ((${#missing[@]})); then
 fi
 
 # ------------------------------------------------------------------ the guest (built once)
-init_script() {
+init_script() { # $1: the marker the guest prints once booted
   cat <<EOF
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -89,7 +92,18 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 for m in $MODULES; do insmod /lib/modules/\$m.ko || echo "NOVAFLOW-INSMOD-FAILED \$m"; done
-echo $MARKER
+echo $1
+# The root disk: a mark written on its first boot and read back on every later one (a disk
+# copied to another host keeps it), and its size in 512-byte sectors (a resize grows it).
+if [ -b /dev/vda ]; then
+  mark=\$(head -c 64 /dev/vda | tr -d '\\000')
+  case "\$mark" in
+    NOVAFLOW-DISK-*) ;;
+    *) mark="NOVAFLOW-DISK-\$(cat /proc/sys/kernel/random/boot_id)"
+       echo "\$mark" | dd of=/dev/vda bs=512 count=1 conv=sync 2>/dev/null; sync ;;
+  esac
+  echo "NOVAFLOW-ROOT-DISK \$mark \$(cat /sys/block/vda/size)"
+fi
 while true; do sleep 3600; done
 EOF
 }
@@ -120,15 +134,20 @@ build_guest() {
       *) cp "$found" "$work/root/lib/modules/$module.ko" ;;
     esac
   done
-  init_script >"$work/root/init"
-  chmod 755 "$work/root/init"
-  (cd "$work/root" && find . | "$busybox" cpio -o -H newc 2>/dev/null | gzip -1) >"$work/initrd.gz"
   mkdir -p "$GUEST_DIR"
   install -m 644 "$work/kernel/boot/vmlinuz-$kver" "$GUEST_DIR/vmlinuz"
-  install -m 644 "$work/initrd.gz" "$GUEST_DIR/initrd.gz"
+  local marker initrd
+  for marker in "$MARKER" "$MARKER2"; do
+    initrd=initrd.gz
+    [[ $marker == "$MARKER" ]] || initrd=initrd2.gz
+    init_script "$marker" >"$work/root/init"
+    chmod 755 "$work/root/init"
+    (cd "$work/root" && find . | "$busybox" cpio -o -H newc 2>/dev/null | gzip -1) >"$work/$initrd"
+    install -m 644 "$work/$initrd" "$GUEST_DIR/$initrd"
+  done
 }
 
-stamp=$(init_script | sha1sum | cut -c1-12)
+stamp=$({ init_script "$MARKER"; init_script "$MARKER2"; } | sha1sum | cut -c1-12)
 if [[ "$(cat "$GUEST_DIR/stamp" 2>/dev/null)" != "$stamp" ]]; then
   build_guest
   echo "$stamp" >"$GUEST_DIR/stamp"
@@ -174,4 +193,6 @@ echo "pool=$POOL"
 echo "kernel=$GUEST_DIR/vmlinuz"
 echo "initrd=$GUEST_DIR/initrd.gz"
 echo "marker=$MARKER"
+echo "initrd2=$GUEST_DIR/initrd2.gz"
+echo "marker2=$MARKER2"
 echo "started=${started[*]}"

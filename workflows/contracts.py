@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Protocol
 
 from temporalio.common import RetryPolicy, SearchAttributeKey
 
@@ -111,12 +112,47 @@ class NewServer:
 @dataclass
 class ImageContent:
     """An image with content, as a host fetches it into its cache (through the image API)
-    and checks it: its SHA-256, size and format."""
+    and checks it: its SHA-256, size and format; with the kernel and ramdisk it boots from
+    when its kernel_id/ramdisk_id name them (Nova's AMI-style images), fetched the same way."""
 
     image_id: str
     sha256: str
     size: int
     disk_format: str = "qcow2"  # qcow2 | raw
+    kernel: ImageContent | None = None
+    ramdisk: ImageContent | None = None
+
+
+class ContentRecord(Protocol):
+    """What image_content reads (novaflow.images.Content, which workflows do not import)."""
+
+    @property
+    def image_id(self) -> str: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def disk_format(self) -> str: ...
+    @property
+    def kernel(self) -> ContentRecord | None: ...
+    @property
+    def ramdisk(self) -> ContentRecord | None: ...
+
+
+def image_content(content: ContentRecord | None) -> ImageContent | None:
+    """The image service's description of an image's content (novaflow.images.content_of),
+    as the workflows carry it to a host (None: a blank disk)."""
+    if content is None:
+        return None
+    return ImageContent(
+        image_id=content.image_id,
+        sha256=content.sha256,
+        size=content.size,
+        disk_format=content.disk_format,
+        kernel=image_content(content.kernel),
+        ramdisk=image_content(content.ramdisk),
+    )
 
 
 @dataclass

@@ -180,6 +180,7 @@ TITLES = {
     404: "itemNotFound",
     405: "badMethod",
     409: "conflictingRequest",
+    413: "overLimit",
     415: "badMediaType",
 }
 

@@ -8,12 +8,21 @@ and runs it again; every step is idempotent, so the retry completes what the dea
 
 from __future__ import annotations
 
+import threading
+import time
+
+import httpx
 import pytest
 
-from hypervisor.faults import clear_faults, set_fault
+from hypervisor.faults import clear_faults, is_holding, set_fault
+from novaflow.config import Settings
 from tests.integration.client import NovaClient, wait_until
 from tests.integration.leaks import disks_on_hosts, domains_on_hosts, leaks
 from workers.devstack import Stack
+
+# The stack's (the default): longer than a killed worker's create takes to resume elsewhere
+# (Temporal's workflow task timeout, 10 s), so that it can be back in time.
+ACCEPT_WITHIN = Settings().accept_within_seconds
 
 
 def event_started(nova: NovaClient, server_id: str, prefix: str) -> bool:
@@ -52,6 +61,51 @@ def test_control_worker_killed_inside_a_step(
     assert len(server["addresses"]["private"]) == 1  # one port, not one per attempt
     nova.delete_and_wait(server_id)
     assert leaks(stack, [server_id]) == {}
+
+
+@pytest.mark.parametrize("back", ["in time", "too late"])
+def test_control_worker_killed_right_after_the_create_was_recorded(
+    nova: NovaClient, stack: Stack, back: str
+) -> None:
+    """The create's first write (the server's row and its quota) committed, then its worker
+    died before Temporal heard of it. A worker back in time finds that write and builds the
+    server once; a worker back after the request's deadline, when the API has answered 503
+    ("nothing was changed"), removes it: no server, no quota."""
+    step = "reserve_quota_committed"
+    answer: list[httpx.Response] = []
+    set_fault(stack.control_state_dir, step, "hold")
+    try:
+        posted = time.monotonic()
+        thread = threading.Thread(target=lambda: answer.append(nova.create()), daemon=True)
+        thread.start()
+        wait_until(lambda: is_holding(stack.control_state_dir, step), f"a worker inside {step}")
+        [recorded] = nova.servers()  # committed: listed, and its quota counted
+        assert nova.usage()["instances"] == 1
+        stack.kill("control")
+    finally:
+        clear_faults(stack.control_state_dir)
+    if back == "too late":  # the request's own deadline: what the test waits for
+        wait_until(
+            lambda: time.monotonic() > posted + ACCEPT_WITHIN + 1,
+            "the request's deadline",
+            timeout=ACCEPT_WITHIN + 5,
+        )
+    stack.start_control()
+    thread.join(timeout=60)
+    [response] = answer
+
+    if back == "in time":
+        assert response.status_code == 202, response.text
+        assert response.json()["server"]["id"] == recorded["id"]
+        server = nova.wait_status(recorded["id"], "ACTIVE", timeout=90)
+        assert nova.usage()["instances"] == 1 and len(server["addresses"]["private"]) == 1
+        nova.delete_and_wait(recorded["id"])
+    else:
+        assert response.status_code == 503, response.text
+        assert "expired" in response.json()["serviceUnavailable"]["message"]
+        assert nova.servers() == []
+    assert nova.usage() == {"instances": 0, "cores": 0, "ram": 0, "ports": 0, "floating_ips": 0}
+    assert leaks(stack, [recorded["id"]]) == {}
 
 
 @pytest.mark.parametrize(

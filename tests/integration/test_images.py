@@ -1,22 +1,29 @@
 """Images with content through the image API (/image/v2/images, Glance's shape) on the real
 stack: registered, uploaded in a stream with their checksums taken, listed by the compute API,
 downloaded byte for byte; admin-only writes; bad uploads refused with nothing stored. A host
-fetches an image once into its cache (checked), and drops it once no server there uses it."""
+fetches an image once into its cache (checked), and drops it once no server there uses it.
+AMI-style images (kernel_id/ramdisk_id) boot their kernel and ramdisk from the host's cache;
+bad references are refused at the API."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import httpx
 
+from activities.compute import DEFAULT_COMMAND_LINE
 from tests.integration.client import NovaClient, refused, wait_until
 from tests.integration.leaks import leaks
 from tests.integration.test_cli import novaflow, ok
+from tests.integration.test_moves import settled
+from tests.integration.test_rebuild import rebuild
 from workers.devstack import Stack
 
 IMAGES = "/image/v2/images"
@@ -113,8 +120,8 @@ def test_the_cli_adds_and_lists_images(nova: NovaClient, stack: Stack, tmp_path:
 # ------------------------------------------------------------ hosts' image caches
 
 
-def uploaded(nova: NovaClient, name: str, data: bytes) -> str:
-    image = register(nova, name, disk_format="raw")
+def uploaded(nova: NovaClient, name: str, data: bytes, **fields: Any) -> str:
+    image = register(nova, name, **{"disk_format": "raw", **fields})
     assert upload(nova.admin, image["id"], data).status_code == 204
     return str(image["id"])
 
@@ -169,3 +176,106 @@ def test_an_image_that_fails_its_checksum_is_a_clear_fault(nova: NovaClient, sta
     assert not any(cache_record(stack, h.name, image_id).exists() for h in stack.hosts)
     nova.delete_and_wait(server_id)
     assert leaks(stack, [server_id]) == {}
+
+
+# ------------------------------------------------------------ AMI-style images
+
+
+def ami(nova: NovaClient, name: str, **props: str) -> str:
+    """A small disk image with content whose properties name a kernel and a ramdisk."""
+    return uploaded(nova, name, os.urandom(64 * 1024), **props)
+
+
+def boot_files(stack: Stack, host: str, server_id: str) -> tuple[str | None, ...]:
+    """The <kernel>, <initrd> and <cmdline> of the domain as defined on `host`."""
+    xml = (stack.host_state_dir(host) / "domains" / f"{server_id}.xml").read_text()
+    os_element = ElementTree.fromstring(xml).find("os")
+    assert os_element is not None
+    return tuple(os_element.findtext(tag) for tag in ("kernel", "initrd", "cmdline"))
+
+
+def test_an_ami_image_boots_its_kernel_and_ramdisk_from_the_hosts_cache(
+    nova: NovaClient, stack: Stack
+) -> None:
+    kernel = uploaded(nova, "ami-kernel", os.urandom(96 * 1024), disk_format="aki",
+                      container_format="aki")  # fmt: skip
+    ramdisk = uploaded(nova, "ami-ramdisk", os.urandom(48 * 1024), disk_format="ari",
+                       container_format="ari")  # fmt: skip
+    disk = ami(nova, "ami-disk", kernel_id=kernel, ramdisk_id=ramdisk)
+    server_id = nova.create_ok(name="ami-vm", image=disk)
+    host = nova.wait_status(server_id, "ACTIVE")["OS-EXT-SRV-ATTR:host"]
+    cached = {i: str(cache_record(stack, host, i)) for i in (disk, kernel, ramdisk)}
+    assert boot_files(stack, host, server_id) == (
+        cached[kernel],
+        cached[ramdisk],
+        DEFAULT_COMMAND_LINE,
+    )
+    index = cache_index(stack, host)
+    assert {disk, kernel, ramdisk} <= set(index)
+    action = nova.action(server_id, nova.actions(server_id)[0]["request_id"])
+    assert {f"fetch_image@{host}", f"fetch_kernel@{host}", f"fetch_ramdisk@{host}"} <= {
+        e["event"] for e in action["events"]
+    }
+
+    # A rebuild boots them again from the cache (nothing fetched anew).
+    fetched_at = {i: Path(cached[i]).stat().st_mtime_ns for i in (kernel, ramdisk)}
+    rebuild(nova, server_id, imageRef=disk)
+    settled(nova, server_id, "ACTIVE")
+    assert boot_files(stack, host, server_id)[:2] == (cached[kernel], cached[ramdisk])
+    assert {i: Path(cached[i]).stat().st_mtime_ns for i in (kernel, ramdisk)} == fetched_at
+
+    # In use while the server is: the cleaner keeps them past the cache's age (it refreshes
+    # what is in use; what is not is removed once that old).
+    since = time.time()
+
+    def refreshed() -> bool:
+        now = cache_index(stack, host)
+        return not {kernel, ramdisk} <= set(now) or all(
+            now[i]["last_used"] > since + 2.5 for i in (kernel, ramdisk)
+        )
+
+    wait_until(refreshed, "the cleaner to pass the cache's age", timeout=30)
+    assert {disk, kernel, ramdisk} <= set(cache_index(stack, host))
+
+    nova.delete_and_wait(server_id)
+    wait_until(
+        lambda: (
+            not {disk, kernel, ramdisk} & set(cache_index(stack, host))
+            and not any(Path(path).exists() for path in cached.values())
+        ),
+        "the unused kernel, ramdisk and disk image to leave the cache",
+        timeout=30,
+    )
+
+
+def test_bad_kernel_and_ramdisk_references_are_refused_and_change_nothing(
+    nova: NovaClient, server: str
+) -> None:
+    kernel = uploaded(nova, "bad-ref-kernel", b"k" * 1024, disk_format="aki")
+    ramdisk = uploaded(nova, "bad-ref-ramdisk", b"r" * 1024, disk_format="ari")
+    queued = register(nova, "bad-ref-queued", disk_format="aki")["id"]
+    missing = "00000000-0000-4000-8000-00000000dead"
+    cases = [  # the image's properties, and what the refusal names
+        ({"kernel_id": missing}, ["kernel_id", missing]),
+        ({"kernel_id": queued}, ["kernel_id", "not an active kernel image"]),
+        ({"kernel_id": ramdisk}, ["kernel_id", "disk_format aki"]),
+        ({"kernel_id": kernel, "ramdisk_id": kernel}, ["ramdisk_id", "disk_format ari"]),
+        ({"ramdisk_id": ramdisk}, ["ramdisk_id", "needs a kernel"]),
+    ]
+    bad = [(ami(nova, f"bad-ref-{n}", **props), named) for n, (props, named) in enumerate(cases)]
+
+    def state() -> tuple[Any, ...]:
+        shown = nova.show(server)
+        kept = (shown[k] for k in ("status", "image", "name", "updated", "OS-EXT-SRV-ATTR:host"))
+        return (nova.servers(), nova.usage(), *kept)
+
+    before = state()
+    for image_id, named in bad:
+        refused(nova.create(name="never", image=image_id), 400, "imageRef", image_id, *named)
+        refused(
+            nova.server_action(server, {"rebuild": {"imageRef": image_id}}),
+            400,
+            "rebuild.imageRef",
+            *named,
+        )
+    assert state() == before

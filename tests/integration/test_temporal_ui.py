@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory
 from temporalio.worker import Replayer
 
 from hypervisor.faults import set_fault
@@ -111,18 +113,25 @@ def test_every_history_replays_against_the_current_code(stack: Stack) -> None:
 
     async def replay() -> int:
         client = await Client.connect(f"127.0.0.1:{stack.temporal_port}")
-        histories: list[WorkflowHistory] = []
-        async for execution in client.list_workflows('ExecutionStatus != "Running"'):
-            if execution.status == WorkflowExecutionStatus.TERMINATED:
-                continue
-            histories.append(
-                await client.get_workflow_handle(
-                    execution.id, run_id=execution.run_id
-                ).fetch_history()
-            )
-        replayer = Replayer(workflows=ALL_WORKFLOWS)
-        for history in histories:
-            await replayer.replay_workflow(history)
+        handles = [
+            client.get_workflow_handle(execution.id, run_id=execution.run_id)
+            async for execution in client.list_workflows('ExecutionStatus != "Running"')
+            if execution.status != WorkflowExecutionStatus.TERMINATED
+        ]
+        fetching = asyncio.Semaphore(16)  # many at once: one by one, the round trips add up
+
+        async def fetch(handle: WorkflowHandle[Any, Any]) -> WorkflowHistory:
+            async with fetching:
+                return await handle.fetch_history()
+
+        histories = await asyncio.gather(*(fetch(handle) for handle in handles))
+
+        async def each() -> AsyncIterator[WorkflowHistory]:
+            for history in histories:
+                yield history
+
+        # One replay worker for all of them (a worker per history costs ~10x as much).
+        await Replayer(workflows=ALL_WORKFLOWS).replay_workflows(each())
         if os.environ.get("NOVAFLOW_RECORD_HISTORIES") == "1":
             record(histories)
         return len(histories)

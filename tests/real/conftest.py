@@ -13,13 +13,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlmodel import select
 
-from hypervisor.libvirt_host import LibvirtHost
 from novaflow.db import Database
-from novaflow.models import Image, Server
+from novaflow.models import Image
 from tests.integration.client import NovaClient
-from tests.real.hypervisor import CANNOT_RUN_QEMU, SCRIPT, Hypervisor
+from tests.real.hypervisor import (
+    CANNOT_RUN_QEMU,
+    SCRIPT,
+    TWO_HOSTS_SCRIPT,
+    Hypervisor,
+    TwoHosts,
+    remove_guests_left_by,
+)
 from tests.stacks import running_stack
 from workers.devstack import RealHost, Stack
 
@@ -53,23 +58,7 @@ def real_stack(real_host: RealHost, tmp_path_factory: pytest.TempPathFactory) ->
         try:
             yield stack
         finally:
-            _remove_guests_left_by(stack, real_host)
-
-
-def _remove_guests_left_by(stack: Stack, host: RealHost) -> None:
-    """A test that failed half-way must not leave a guest running on the machine: remove the
-    domain and disk of every server this stack's database knows (idempotent: what is gone
-    already counts as done)."""
-    db = Database(str(stack.database_url))
-    try:
-        with db.read() as session:
-            server_ids = list(session.exec(select(Server.id)).all())
-    finally:
-        db.dispose()
-    with LibvirtHost(host.uri, pool=host.pool) as driver:
-        for server_id in server_ids:
-            driver.undefine(server_id)
-            driver.delete_disk(server_id)
+            remove_guests_left_by(stack, real_host)
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +87,20 @@ def nova(real_stack: Stack) -> Iterator[NovaClient]:
     client = NovaClient(real_stack.api_url, user="alice", project="p-real")
     yield client
     client.close()
+
+
+@pytest.fixture(scope="module")
+def two_hosts(hypervisor: Hypervisor) -> Iterator[TwoHosts]:
+    """Two libvirt daemons in network namespaces (scripts/two-hosts.sh), torn down at the end
+    of the module whatever happened (and at the next start, if a killed run left them)."""
+    result = subprocess.run(
+        [str(TWO_HOSTS_SCRIPT), "start"], capture_output=True, text=True, timeout=300
+    )
+    if result.returncode == CANNOT_RUN_QEMU:
+        pytest.skip(result.stderr.strip().splitlines()[-1])
+    if result.returncode != 0:
+        pytest.fail(f"{TWO_HOSTS_SCRIPT} failed ({result.returncode}):\n{result.stderr}")
+    try:
+        yield TwoHosts.from_output(result.stdout)
+    finally:
+        subprocess.run([str(TWO_HOSTS_SCRIPT), "stop"], check=False, timeout=120)

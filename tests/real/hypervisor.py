@@ -7,11 +7,17 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlmodel import select
+
+from hypervisor.libvirt_host import LibvirtHost
+from novaflow.db import Database
+from novaflow.models import Server
 from novaflow.virt.domain_xml import domain_name
-from workers.devstack import REPO
+from workers.devstack import REPO, RealHost, Stack
 
 SCRIPT = REPO / "scripts" / "real-hypervisor.sh"
-CANNOT_RUN_QEMU = 77  # the script's exit status when this machine cannot run QEMU at all
+TWO_HOSTS_SCRIPT = REPO / "scripts" / "two-hosts.sh"
+CANNOT_RUN_QEMU = 77  # the scripts' exit status when this machine cannot run QEMU at all
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,8 @@ class Hypervisor:
     initrd: str
     marker: str  # what the guest's /init prints on its serial console once booted
     started: bool  # the script started the daemons (so they are stopped afterwards)
+    initrd2: str  # a second guest: the same, printing marker2 instead
+    marker2: str
 
     @classmethod
     def from_output(cls, stdout: str) -> Hypervisor:
@@ -35,6 +43,8 @@ class Hypervisor:
             initrd=facts["initrd"],
             marker=facts["marker"],
             started=bool(facts["started"].strip()),
+            initrd2=facts["initrd2"],
+            marker2=facts["marker2"],
         )
 
     def virsh(self, *args: str) -> list[str]:
@@ -56,3 +66,42 @@ def qemu_processes(server_id: str) -> list[int]:
         if b"qemu-system" in argv and wanted in argv:
             found.append(int(cmdline.parent.name))
     return found
+
+
+@dataclass(frozen=True)
+class TwoHosts:
+    """What scripts/two-hosts.sh set up: two libvirt daemons in network namespaces."""
+
+    uri_a: str
+    uri_b: str
+    pool: str
+    dir_a: str  # each pool's directory, as seen from the root namespace
+    dir_b: str
+
+    @classmethod
+    def from_output(cls, stdout: str) -> TwoHosts:
+        facts = dict(line.split("=", 1) for line in stdout.splitlines() if "=" in line)
+        return cls(**{name: facts[name] for name in ("uri_a", "uri_b", "pool", "dir_a", "dir_b")})
+
+
+def virsh(uri: str, *args: str) -> list[str]:
+    result = subprocess.run(
+        ["virsh", "-q", "-c", uri, *args], capture_output=True, text=True, check=True, timeout=60
+    )
+    return result.stdout.split()
+
+
+def remove_guests_left_by(stack: Stack, host: RealHost) -> None:
+    """A test that failed half-way must not leave a guest running on the machine: remove the
+    domain and disk of every server this stack's database knows (idempotent: what is gone
+    already counts as done)."""
+    db = Database(str(stack.database_url))
+    try:
+        with db.read() as session:
+            server_ids = list(session.exec(select(Server.id)).all())
+    finally:
+        db.dispose()
+    with LibvirtHost(host.uri, pool=host.pool) as driver:
+        for server_id in server_ids:
+            driver.undefine(server_id)
+            driver.delete_disk(server_id)

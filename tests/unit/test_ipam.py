@@ -104,3 +104,27 @@ def test_floating_ips_come_from_the_pool(db: Database) -> None:
         fip = ipam.allocate_floating_ip(s, "f1", "p", port)
         again = ipam.allocate_floating_ip(s, "f1", "p", port)
     assert fip.address == "172.24.4.10" and again.address == fip.address
+
+
+def test_a_port_being_bound_is_not_deleted_meanwhile(db: Database) -> None:
+    """A delete of a port that a server is binding waits on the port's row until the bind
+    commits, then finds it bound and refuses (without the lock, on PostgreSQL, it would read
+    the port unbound and delete it under the server)."""
+    with db.write() as s:
+        ipam.create_port(s, "user", PRIVATE_NETWORK_ID, "p")
+
+    def delete() -> None:
+        with db.write() as s:
+            ipam.delete_port(s, "user")
+
+    with ThreadPoolExecutor(1) as pool, db.write() as s:
+        ipam.bind_port(s, "user", "srv")
+        deleting = pool.submit(delete)
+        with pytest.raises(TimeoutError):  # held while the bind's transaction is open
+            deleting.result(timeout=0.5)
+    with pytest.raises(PortInUse, match="srv"):
+        deleting.result()
+    with db.read() as s:
+        port = s.get(Port, "user")
+        assert port is not None and port.device_id == "srv"
+        assert s.exec(select(FixedIP).where(FixedIP.port_id == "user")).first() is not None

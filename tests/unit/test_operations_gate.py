@@ -4,11 +4,12 @@ SQLite and PostgreSQL: states, the compare-and-swap, the lock, and idempotency b
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 
-from novaflow import hosts, operations
+from novaflow import hosts, operations, servers
 from novaflow.db import Database
 from novaflow.errors import Conflict, Forbidden, NotFound, RequestExpired
 from novaflow.models import InstanceAction, Server
@@ -128,3 +129,22 @@ def test_a_second_delete_takes_over_or_joins(db: Database) -> None:
     assert again.request_id == "req-1" and again.joined is None
     other = begin(db, server_id, "delete", "req-3")  # another workflow in the same instant
     assert other.joined == "wf-req-1"
+
+
+def test_two_deletes_at_once_the_second_waits_for_the_first_and_joins_it(db: Database) -> None:
+    """Two DELETEs in the same instant, each with its own workflow: the second's gate waits
+    on the server row the first one locked until that commits, then sees it and joins it.
+    Never two deletes of their own (PostgreSQL at READ COMMITTED: without the lock both
+    would read the server before either committed, and both would pass)."""
+    server_id = active_on_host(db)
+    with ThreadPoolExecutor(1) as pool, db.write() as s:
+        first = operations.begin(s, server_id, "delete", {}, OWNER, request_id="req-1",
+                                 workflow_id="wf-req-1", down_after=UP)  # fmt: skip
+        second = pool.submit(begin, db, server_id, "delete", "req-2")
+        with pytest.raises(TimeoutError):  # held while the first one's transaction is open
+            second.result(timeout=0.5)
+    assert first.request_id == "req-1" and first.joined is None
+    assert second.result().joined == "wf-req-1"
+    with db.read() as s:
+        deletes = [a.request_id for a in servers.actions_of(s, server_id) if a.action == "delete"]
+    assert deletes == ["req-1"]

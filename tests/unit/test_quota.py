@@ -156,3 +156,18 @@ def test_a_delete_releases_a_resize_growth_never_settled(db: Database) -> None:
         assert quota.release_all(s, server) == 0
     with db.read() as s:
         assert quota.get_usage(s, "p") == dict.fromkeys(quota.RESOURCES, 0)
+
+
+def test_cancel_gives_back_and_forgets_the_reservation(db: Database) -> None:
+    rid, other = ids(2)
+    with db.write() as s:
+        quota.reserve(s, "p", [rid, other], TINY)
+    with db.write() as s:
+        quota.cancel(s, rid)
+        quota.cancel(s, rid)  # idempotent
+    with db.read() as s:
+        assert quota.get_usage(s, "p")["instances"] == 1
+    with db.write() as s:  # as if it never was: the id can be reserved afresh
+        assert quota.reserve(s, "p", [rid], TINY) == [rid]
+    with db.read() as s:
+        assert quota.get_usage(s, "p")["instances"] == 2

@@ -1,0 +1,263 @@
+"""Resize, cold migration, revert and rebuild between two real hosts: two libvirt daemons in
+two network namespaces (scripts/two-hosts.sh), one compute worker each, QEMU guests under TCG.
+The guest boots from images served by the image API (a kernel, a ramdisk and a root disk,
+Nova's kernel_id/ramdisk_id), fetched into each host's cache. The root disk really travels:
+the guest writes a mark on it at its first boot and prints it (and the disk's size) at every
+boot, so a boot on the other host shows the copied disk, and a rebuild a fresh one."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hypervisor.libvirt_host import LibvirtHost
+from novaflow.virt.domain_xml import domain_name
+from tests.integration.client import NovaClient, wait_until
+from tests.integration.leaks import leaks
+from tests.real.hypervisor import Hypervisor, TwoHosts, remove_guests_left_by, virsh
+from tests.stacks import running_stack
+from workers.devstack import RealHost, Stack
+
+pytestmark = pytest.mark.timeout(900)
+
+TINY, SMALL = "1", "2"  # 512 MiB / 2 GiB of RAM; 1 / 20 GiB of disk
+SECTORS_PER_GIB = 2 * 1024 * 1024
+IMAGES = "/image/v2/images"
+BOOT = 150  # seconds for a TCG boot on a busy 2-core machine (measured: 6-11 s idle)
+
+
+@pytest.fixture(scope="module")
+def hosts(two_hosts: TwoHosts) -> tuple[RealHost, RealHost]:
+    return (
+        RealHost("real-a", uri=two_hosts.uri_a, pool=two_hosts.pool, nic_mode="user"),
+        RealHost("real-b", uri=two_hosts.uri_b, pool=two_hosts.pool, nic_mode="user"),
+    )
+
+
+@pytest.fixture(scope="module")
+def stack(
+    hosts: tuple[RealHost, RealHost], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    with running_stack(tmp_path_factory.mktemp("two-hosts"), hosts=hosts) as stack:
+        try:
+            yield stack
+        finally:
+            for host in hosts:
+                remove_guests_left_by(stack, host)
+
+
+@pytest.fixture
+def nova(stack: Stack) -> Iterator[NovaClient]:
+    client = NovaClient(stack.api_url, user="alice", project="p-two-hosts")
+    yield client
+    client.close()
+
+
+def uploaded(nova: NovaClient, name: str, data: bytes, disk_format: str, **props: str) -> str:
+    container = disk_format if disk_format in ("aki", "ari") else "bare"
+    response = nova.admin.post(
+        IMAGES,
+        json={"name": name, "disk_format": disk_format, "container_format": container, **props},
+    )
+    assert response.status_code == 201, response.text
+    image_id = str(response.json()["id"])
+    put = nova.admin.put(
+        f"{IMAGES}/{image_id}/file",
+        content=data,
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    assert put.status_code == 204, put.text
+    return image_id
+
+
+@pytest.fixture(scope="module")
+def images(
+    stack: Stack, hypervisor: Hypervisor, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, str]:
+    """Two images sharing a kernel and a blank root disk, each with its own ramdisk."""
+    nova = NovaClient(stack.api_url, user="admin", project="admin")
+    try:
+        disk = tmp_path_factory.mktemp("disk") / "root.qcow2"
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "64M"], check=True)
+        kernel = uploaded(nova, "vmlinuz", Path(hypervisor.kernel).read_bytes(), "aki")
+        made = []
+        for number, initrd in ((1, hypervisor.initrd), (2, hypervisor.initrd2)):
+            ramdisk = uploaded(nova, f"initrd-{number}", Path(initrd).read_bytes(), "ari")
+            made.append(
+                uploaded(
+                    nova,
+                    f"busybox-{number}",
+                    disk.read_bytes(),
+                    "qcow2",
+                    kernel_id=kernel,
+                    ramdisk_id=ramdisk,
+                )
+            )
+        return made[0], made[1]
+    finally:
+        nova.close()
+
+
+# ------------------------------------------------------------ what the hosts really hold
+
+
+def console(stack: Stack, host: str, server_id: str) -> str:
+    log = stack.host_state_dir(host) / "console" / f"{server_id}.log"
+    return log.read_text(errors="replace") if log.exists() else ""
+
+
+def booted(stack: Stack, host: str, server_id: str, marker: str, times: int) -> str:
+    """Wait for the guest's `times`-th boot on `host` (its marker, once per boot, in the
+    host's console log); returns the log."""
+    return wait_until(
+        lambda: (log := console(stack, host, server_id)).count(marker) >= times and log,
+        f"boot {times} of {server_id} on {host} ({marker})",
+        timeout=BOOT,
+    )
+
+
+def root_disk(stack: Stack, host: str, server_id: str) -> tuple[str, int]:
+    """The mark on the root disk and its size in sectors, as the guest's last boot printed."""
+    found = wait_until(
+        lambda: re.findall(r"NOVAFLOW-ROOT-DISK (\S+) (\d+)", console(stack, host, server_id)),
+        f"the root disk line of {server_id} on {host}",
+        timeout=BOOT,
+    )
+    mark, sectors = found[-1]
+    return mark, int(sectors)
+
+
+def on_host(host: RealHost, server_id: str) -> set[str]:
+    """What the host's libvirt daemon holds of the server: its domain, its disk."""
+    held = set()
+    if domain_name(server_id) in virsh(host.uri, "list", "--all", "--name"):
+        held.add("domain")
+    if f"{server_id}.qcow2" in virsh(host.uri, "vol-list", host.pool):
+        held.add("disk")
+    return held
+
+
+def cached_images(host: RealHost) -> list[str]:
+    return [v for v in virsh(host.uri, "vol-list", host.pool) if v.startswith("base-")]
+
+
+def memory_mb(host: RealHost, server_id: str) -> int:
+    with LibvirtHost(host.uri, pool=host.pool) as driver:
+        info = driver.describe(server_id)
+    assert info is not None, f"{server_id} is not on {host.name}"
+    return info.memory_mb
+
+
+def act(nova: NovaClient, server_id: str, body: dict[str, Any], admin: bool = False) -> None:
+    response = nova.server_action(server_id, body, admin=admin)
+    assert response.status_code in (202, 204), (body, response.text)
+
+
+def settled(nova: NovaClient, server_id: str, status: str) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        shown = nova.show(server_id)
+        if shown["status"] == "ERROR" and not shown["OS-EXT-STS:task_state"]:
+            raise AssertionError(f"{server_id} went to ERROR: {shown.get('fault')}")
+        return shown if shown["status"] == status and not shown["OS-EXT-STS:task_state"] else None
+
+    return wait_until(done, f"{server_id} to settle in {status}", timeout=BOOT)
+
+
+def test_resize_migrate_revert_and_rebuild_between_two_real_hosts(
+    nova: NovaClient,
+    stack: Stack,
+    hosts: tuple[RealHost, RealHost],
+    hypervisor: Hypervisor,
+    images: tuple[str, str],
+) -> None:
+    by_name = {host.name: host for host in hosts}
+    first_image, second_image = images
+    marker = hypervisor.marker
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+
+    def lap(name: str) -> None:
+        nonlocal started
+        timings[name] = time.monotonic() - started
+        started = time.monotonic()
+
+    server_id = nova.create_ok(name="mover", image=first_image, flavor=TINY)
+    shown = settled(nova, server_id, "ACTIVE")
+    here = shown["OS-EXT-SRV-ATTR:host"]
+    [there] = set(by_name) - {here}
+    addresses = shown["addresses"]
+    booted(stack, here, server_id, marker, 1)
+    mark, sectors = root_disk(stack, here, server_id)
+    assert sectors == 1 * SECTORS_PER_GIB
+    assert memory_mb(by_name[here], server_id) == 512
+    lap("create")
+
+    # Resize: the guest runs on the other host with the new flavor, its disk copied and grown.
+    act(nova, server_id, {"resize": {"flavorRef": SMALL}})
+    shown = settled(nova, server_id, "VERIFY_RESIZE")
+    assert shown["OS-EXT-SRV-ATTR:host"] == there
+    assert memory_mb(by_name[there], server_id) == 2048
+    booted(stack, there, server_id, marker, 1)
+    assert root_disk(stack, there, server_id) == (mark, 20 * SECTORS_PER_GIB)
+    assert virsh(by_name[here].uri, "domstate", domain_name(server_id)) == ["shut", "off"]
+    lap("resize")
+
+    act(nova, server_id, {"confirmResize": None})
+    settled(nova, server_id, "ACTIVE")
+    assert on_host(by_name[here], server_id) == set()
+    assert console(stack, here, server_id) == ""
+    assert on_host(by_name[there], server_id) == {"domain", "disk"}
+    lap("confirm")
+
+    # Migrate back, then revert: the guest runs where it was before the migration.
+    act(nova, server_id, {"migrate": {"host": here}}, admin=True)
+    shown = settled(nova, server_id, "VERIFY_RESIZE")
+    assert shown["OS-EXT-SRV-ATTR:host"] == here
+    booted(stack, here, server_id, marker, 1)
+    assert root_disk(stack, here, server_id) == (mark, 20 * SECTORS_PER_GIB)
+    assert memory_mb(by_name[here], server_id) == 2048
+    lap("migrate")
+
+    act(nova, server_id, {"revertResize": None})
+    shown = settled(nova, server_id, "ACTIVE")
+    assert shown["OS-EXT-SRV-ATTR:host"] == there
+    assert on_host(by_name[here], server_id) == set()
+    booted(stack, there, server_id, marker, 2)  # restarted on its own disk
+    assert root_disk(stack, there, server_id) == (mark, 20 * SECTORS_PER_GIB)
+    lap("revert")
+
+    # Rebuild with the second image: a fresh disk, the second guest, the same addresses.
+    act(nova, server_id, {"rebuild": {"imageRef": second_image}})
+    shown = settled(nova, server_id, "ACTIVE")
+    assert shown["image"]["id"] == second_image and shown["addresses"] == addresses
+    booted(stack, there, server_id, hypervisor.marker2, 1)
+    new_mark, sectors = root_disk(stack, there, server_id)
+    assert new_mark != mark and sectors == 20 * SECTORS_PER_GIB
+    lap("rebuild")
+
+    moves = nova.admin.get("/v2.1/os-migrations", params={"instance_uuid": server_id}).json()
+    assert sorted((m["migration_type"], m["status"]) for m in moves["migrations"]) == [
+        ("migration", "reverted"),
+        ("resize", "confirmed"),
+    ]
+
+    nova.delete_and_wait(server_id, timeout=BOOT)
+    for host in hosts:
+        assert on_host(host, server_id) == set()
+        assert console(stack, host.name, server_id) == ""
+    assert leaks(stack, [server_id]) == {}
+    assert nova.usage() == {"instances": 0, "cores": 0, "ram": 0, "ports": 0, "floating_ips": 0}
+    # No image is in use any more: each host's cache drops them once they are old enough.
+    wait_until(
+        lambda: not any(cached_images(host) for host in hosts),
+        "the hosts' image caches to empty",
+        timeout=60,
+    )
+    lap("delete")
+    print("\ntwo real hosts: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
