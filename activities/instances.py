@@ -278,6 +278,8 @@ def _record_request(session: Session, inp: ReserveInput) -> list[str]:
         min_count=inp.min_count,
     )
     chosen = [s for s in inp.servers if s.server_id in set(ids)]
+    if request.server_group_id is not None:
+        quota.check_group_room(session, request.server_group_id, [s.server_id for s in chosen])
     servers.insert_servers(
         session,
         server_template(request),

@@ -4,6 +4,7 @@ request, and a summary for the Temporal UI."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from dataclasses import asdict
@@ -50,6 +51,8 @@ from workflows.contracts import (
     Ticket,
     operation_workflow_id,
 )
+
+log = logging.getLogger("novaflow.api")
 
 
 def accept_within() -> timedelta:
@@ -289,7 +292,9 @@ async def _ask_host(
             static_summary=f"{what} of server {server_id} on {host}",
         )
     except (WorkflowFailureError, RPCError) as error:
-        raise ServiceUnavailable(f"Host {host} did not answer: {error}") from None
+        # (The host's name is not for every caller: it is in the log.)
+        log.warning("host %s did not answer: %s", host, error)
+        raise ServiceUnavailable("The server's compute host did not answer.") from None
 
 
 async def diagnostics(client: Client, server_id: str, host: str) -> DomainDiagnostics:

@@ -112,6 +112,8 @@ class QuotaSetUpdate(Strict):
     ram: StrictInt | None = None
     floating_ips: StrictInt | None = None
     ports: StrictInt | None = None
+    server_groups: StrictInt | None = None
+    server_group_members: StrictInt | None = None
     force: StrictBool | None = None
 
 

@@ -4,6 +4,7 @@ every field is named here."""
 from __future__ import annotations
 
 import hashlib
+import re
 from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
@@ -173,9 +174,12 @@ def server_view(session: Session, server: Server, ctx: RequestContext) -> dict[s
             }
         )
     if server.vm_state == "error" and server.fault_message:
+        message = server.fault_message
+        if not ctx.is_admin:
+            message = HostNames(session, server.project_id).hide(message)
         fault: dict[str, Any] = {
             "code": server.fault_code or 500,
-            "message": server.fault_message,
+            "message": message,
             "created": iso(server.fault_created),
         }
         if ctx.is_admin and server.fault_details:
@@ -185,10 +189,41 @@ def server_view(session: Session, server: Server, ctx: RequestContext) -> dict[s
 
 
 def _host_id(server: Server) -> str:
+    return host_id(server.project_id, server.host)
+
+
+def host_id(project_id: str, host: str | None) -> str:
     """Nova's hostId: an opaque per-project hash of the host, so users can see co-location."""
-    if not server.host:
+    if not host:
         return ""
-    return hashlib.sha224(f"{server.project_id}{server.host}".encode()).hexdigest()
+    return hashlib.sha224(f"{project_id}{host}".encode()).hexdigest()
+
+
+class HostNames:
+    """Hides host names from a non-admin, as Nova does: in a text (a fault, an event's error)
+    each host's name becomes `host <its hostId's first 8 digits>`, which tells the hosts apart
+    (as hostId does) without naming them."""
+
+    def __init__(self, session: Session, project_id: str) -> None:
+        names = sorted(set(session.exec(select(Host.name))), key=len, reverse=True)
+        self.project_id = project_id
+        self._pattern = (
+            re.compile(r"(?<![\w.-])(" + "|".join(map(re.escape, names)) + r")(?![\w.-])")
+            if names
+            else None
+        )
+
+    def hide(self, text: str) -> str:
+        if self._pattern is None:
+            return text
+        return self._pattern.sub(
+            lambda found: f"host {host_id(self.project_id, found.group(1))[:8]}", text
+        )
+
+
+def event_name(event: str) -> str:
+    """A step's event without the host it ran on (`prepare_disk@host-b` -> `prepare_disk`)."""
+    return event.partition("@")[0]
 
 
 def action_view(action: InstanceAction) -> dict[str, Any]:
@@ -214,18 +249,20 @@ def action_events(
         .order_by(col(InstanceActionEvent.start_time), col(InstanceActionEvent.finish_time))
     ).all()
     events = []
+    names = None if ctx.is_admin else HostNames(session, action.project_id)
     for row in rows:
         event: dict[str, Any] = {
-            "event": row.event,
+            "event": row.event if names is None else event_name(row.event),
             "start_time": iso_micro(row.start_time),
             "finish_time": iso_micro(row.finish_time),
             "result": row.result,
+            "hostId": host_id(action.project_id, row.host),  # (2.62) for everyone
         }
-        if ctx.is_admin:
+        if names is None:
             event["host"] = row.host
             event["traceback"] = row.details
         elif row.details:
-            event["details"] = row.details
+            event["details"] = names.hide(row.details)
         events.append(event)
     return events
 

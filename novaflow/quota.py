@@ -15,16 +15,29 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from novaflow.errors import Invalid, OverQuota
-from novaflow.models import ProjectUsage, QuotaLimit, Reservation
+from novaflow.models import (
+    ProjectUsage,
+    QuotaLimit,
+    Reservation,
+    Server,
+    ServerGroup,
+    ServerGroupMember,
+)
 from novaflow.sqlutil import insert_ignore
 
-RESOURCES = ("instances", "cores", "ram", "ports", "floating_ips")
+RESOURCES = ("instances", "cores", "ram", "ports", "floating_ips")  # counted in ProjectUsage
+# Limits on server groups (Nova's server_groups, server_group_members): counted from the
+# groups themselves, under a lock (novaflow.server_groups).
+GROUP_RESOURCES = ("server_groups", "server_group_members")
+LIMITED = RESOURCES + GROUP_RESOURCES
 DEFAULT_LIMITS: dict[str, int] = {
     "instances": 10,
     "cores": 20,
     "ram": 51200,
     "ports": 50,
     "floating_ips": 10,
+    "server_groups": 10,
+    "server_group_members": 10,
 }
 UNLIMITED = -1
 # The largest limit a limit column holds on every database (a 32-bit INTEGER on PostgreSQL);
@@ -58,9 +71,9 @@ def set_limits(
 ) -> dict[str, int]:
     """Set hard limits. As Nova, a limit below what is already used is refused unless forced
     (forcing it only stops new reservations; nothing running is taken away)."""
-    used = get_usage(session, project_id)
+    used = get_usage(session, project_id) | group_usage(session, project_id)
     for resource, limit in updates.items():
-        if resource not in RESOURCES:
+        if resource not in LIMITED:
             raise Invalid(f"Invalid input for field/attribute quota_set. '{resource}' is unknown")
         if limit < UNLIMITED:
             raise Invalid(
@@ -84,6 +97,57 @@ def set_limits(
             row.hard_limit = limit
     session.flush()
     return get_limits(session, project_id)
+
+
+def lock_project(session: Session, project_id: str) -> None:
+    """Lock the project's usage row until the transaction ends: counts made under it (server
+    groups) hold against a racing request, on PostgreSQL as on SQLite."""
+    insert_ignore(session, ProjectUsage, {"project_id": project_id})
+    session.get(ProjectUsage, project_id, with_for_update=True)
+
+
+def group_usage(session: Session, project_id: str) -> dict[str, int]:
+    """The project's server groups, and the most members any of them has."""
+    groups = list(session.exec(select(ServerGroup.id).where(ServerGroup.project_id == project_id)))
+    sizes = [
+        len(live_group_members(session, group_id)) for group_id in groups
+    ]  # (a handful of groups per project)
+    return {"server_groups": len(groups), "server_group_members": max(sizes, default=0)}
+
+
+def live_group_members(session: Session, group_id: str) -> list[str]:
+    """The group's members that are not deleted (a deleted server leaves its group)."""
+    return list(
+        session.exec(
+            select(ServerGroupMember.server_id)
+            .join(Server, col(Server.id) == col(ServerGroupMember.server_id))
+            .where(ServerGroupMember.group_id == group_id)
+            .where(col(Server.deleted).is_(False))
+        )
+    )
+
+
+def check_group_room(session: Session, group_id: str, server_ids: list[str]) -> None:
+    """Will these servers fit in the group (its server_group_members limit)? The group's row
+    is locked first, so two creates into one group cannot both take its last place. Servers
+    already members (a retried reservation) take no new place."""
+    group = session.get(ServerGroup, group_id, with_for_update=True)
+    if group is None:
+        return  # gone: the create's own checks say so
+    members = set(live_group_members(session, group_id))
+    joining = [sid for sid in server_ids if sid not in members]
+    limit = get_limits(session, group.project_id)["server_group_members"]
+    if joining and limit != UNLIMITED and len(members) + len(joining) > limit:
+        raise OverQuota("Quota exceeded, too many servers in group")
+
+
+def check_new_group(session: Session, project_id: str) -> None:
+    """May the project create one more server group (its server_groups limit)?"""
+    lock_project(session, project_id)
+    limit = get_limits(session, project_id)["server_groups"]
+    used = group_usage(session, project_id)["server_groups"]
+    if limit != UNLIMITED and used + 1 > limit:
+        raise OverQuota("Quota exceeded, too many server groups.")
 
 
 def get_usage(session: Session, project_id: str) -> dict[str, int]:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
+from novaflow import quota
 from novaflow.errors import NotFound
 from novaflow.models import ServerGroup, ServerGroupMember
 
 
 def create(session: Session, name: str, policy: str, project_id: str, user_id: str) -> ServerGroup:
+    """A new group, within the project's server_groups quota (403 past it)."""
+    quota.check_new_group(session, project_id)
     group = ServerGroup(name=name, policy=policy, project_id=project_id, user_id=user_id)
     session.add(group)
     session.flush()
@@ -28,11 +31,8 @@ def visible(session: Session, group_id: str, project_id: str, is_admin: bool) ->
 
 
 def members(session: Session, group_id: str) -> list[str]:
-    return list(
-        session.exec(
-            select(ServerGroupMember.server_id).where(ServerGroupMember.group_id == group_id)
-        )
-    )
+    """Its servers; a deleted one is no longer a member (as in Nova)."""
+    return quota.live_group_members(session, group_id)
 
 
 def delete(session: Session, group: ServerGroup) -> None:

@@ -20,7 +20,7 @@ def limits(
 ) -> dict[str, Any]:
     project = tenant_id if tenant_id and ctx.is_admin else ctx.project_id
     hard = quota.get_limits(session, project)
-    used = quota.get_usage(session, project)
+    used = quota.get_usage(session, project) | quota.group_usage(session, project)
     return {
         "limits": {
             "rate": [],
@@ -31,15 +31,15 @@ def limits(
                 "maxTotalFloatingIps": hard["floating_ips"],
                 "maxTotalPorts": hard["ports"],
                 "maxServerMeta": server_metadata.MAX_ITEMS,
-                "maxServerGroups": 10,
-                "maxServerGroupMembers": 10,
+                "maxServerGroups": hard["server_groups"],
+                "maxServerGroupMembers": hard["server_group_members"],
                 "maxTotalKeypairs": request.app.state.settings.keypairs_per_user,
                 "totalInstancesUsed": used["instances"],
                 "totalCoresUsed": used["cores"],
                 "totalRAMUsed": used["ram"],
                 "totalFloatingIpsUsed": used["floating_ips"],
                 "totalPortsUsed": used["ports"],
-                "totalServerGroupsUsed": 0,
+                "totalServerGroupsUsed": used["server_groups"],
             },
         }
     }
@@ -49,7 +49,7 @@ def _quota_set(
     project_id: str, hard: dict[str, int], used: dict[str, int] | None
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"id": project_id}
-    for name in quota.RESOURCES:
+    for name in quota.LIMITED:
         body[name] = (
             hard[name]
             if used is None
@@ -69,9 +69,9 @@ def show_quotas(project_id: str, session: SessionDep, ctx: ContextDep) -> dict[s
 def show_quota_usage(project_id: str, session: SessionDep, ctx: ContextDep) -> dict[str, Any]:
     if project_id != ctx.project_id and not ctx.is_admin:
         raise Forbidden("Policy doesn't allow this operation to be performed.")
-    return _quota_set(
-        project_id, quota.get_limits(session, project_id), quota.get_usage(session, project_id)
-    )
+    used = quota.get_usage(session, project_id) | quota.group_usage(session, project_id)
+    used["server_group_members"] = 0  # (a limit per group: Nova shows no use of it here)
+    return _quota_set(project_id, quota.get_limits(session, project_id), used)
 
 
 @router.get("/os-quota-sets/{project_id}/defaults")

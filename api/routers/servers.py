@@ -51,7 +51,9 @@ class ServerListQuery(BaseModel):
 
 
 def _page(session: SessionDep, ctx: RequestContext, q: ServerListQuery) -> list[Server]:
-    filters = servers.ServerFilters(None, q.name, q.status, q.host, q.reservation_id)
+    # `host` is an admin's filter (Nova's): a non-admin's is ignored, or it would name hosts.
+    host = q.host if ctx.is_admin else None
+    filters = servers.ServerFilters(None, q.name, q.status, host, q.reservation_id)
     return ComputeAPI.list(session, ctx, filters, q.all_tenants, q.limit, q.marker)
 
 

@@ -23,12 +23,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture
 def nova(stack: Stack, request: pytest.FixtureRequest) -> Iterator[NovaClient]:
     """A client in a project of its own, so quota and listings of one test never meet
-    another's. Faults injected by the test are cleared afterwards."""
+    another's. Afterwards the faults the test injected are cleared and every worker it killed
+    runs again, even if it failed half-way: one failure does not cascade."""
     project = "p-" + request.node.name.replace("[", "-").replace("]", "")[:40]
     client = NovaClient(stack.api_url, user="alice", project=project)
     yield client
     for host in DEFAULT_HOSTS:
         clear_faults(stack.host_state_dir(host.name))
+    clear_faults(stack.control_state_dir)
+    stack.ensure_running()
     client.close()
 
 

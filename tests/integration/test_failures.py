@@ -70,8 +70,26 @@ def test_when_every_host_fails_the_server_is_error_and_nothing_is_leaked(
         assert events[f"undefine_domain@{host.name}"] == "Success"
         assert events[f"start_domain@{host.name}"] == "Error"
     assert events["release_network"] == "Success" and events["release_quota"] == "Success"
+    hidden_from_the_owner(nova, stack, server_id, action["request_id"])
 
     nova.delete_and_wait(server_id)
+
+
+def hidden_from_the_owner(nova: NovaClient, stack: Stack, server_id: str, request_id: str) -> None:
+    """The fault and the audit trail name the hosts to an admin only: the owner sees each as
+    `host <hostId's first 8 digits>`, and every event's hostId (Nova 2.62), never a name."""
+    names = [host.name for host in stack.hosts]
+    admin_fault = nova.show(server_id, admin=True)["fault"]["message"]
+    assert all(name in admin_fault for name in names)
+    shown = nova.http.get(f"/v2.1/servers/{server_id}").json()["server"]
+    assert not any(name in str(shown) for name in names), shown["fault"]
+    assert "Exceeded maximum number of retries" in shown["fault"]["message"]
+    response = nova.http.get(f"/v2.1/servers/{server_id}/os-instance-actions/{request_id}")
+    events = response.json()["instanceAction"]["events"]
+    assert not any(name in str(events) for name in names), events
+    assert not any("@" in e["event"] or "host" in e for e in events)
+    host_ids = {e["hostId"] for e in events if e["event"] == "start_domain"}
+    assert len(host_ids) == len(names) and all(f"host {h[:8]}" in str(shown) for h in host_ids)
 
 
 def test_delete_during_build_cancels_it_and_leaves_nothing(nova: NovaClient, stack: Stack) -> None:

@@ -31,6 +31,15 @@ def test_filters_paging_and_isolation(nova: NovaClient, stack: Stack) -> None:
         assert nova.http.get(f"/v2.1/servers/{theirs}").status_code == 404
         assert "web-theirs" not in names(nova, "all_tenants=1")
         assert "web-theirs" in names(nova, "all_tenants=1", admin=True)
+        # host is an admin's filter: a non-admin's is ignored (it would tell which hosts exist).
+        host = nova.show(ids[0])["OS-EXT-SRV-ATTR:host"]
+        on_host = {
+            s["id"] for s in nova.servers() if nova.show(s["id"])["OS-EXT-SRV-ATTR:host"] == host
+        }
+        assert names(nova, "host=no-such-host") == ["web-2", "web-1", "web-0"]
+        assert names(nova, "host=no-such-host", admin=True) == []
+        admin_view = nova.admin.get(f"/v2.1/servers?host={host}").json()["servers"]
+        assert {s["id"] for s in admin_view} == on_host
 
         bad = nova.http.get("/v2.1/servers?marker=nope")
         assert bad.status_code == 400 and "marker" in bad.json()["badRequest"]["message"]

@@ -5,6 +5,7 @@ Also replays every finished history against the current workflow code (determini
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 from collections.abc import AsyncIterator
@@ -156,6 +157,15 @@ def record(histories: list[WorkflowHistory]) -> None:
         path = HISTORY_DIR / f"{kind}-{outcome}-{path_taken(steps_of(history), signals)}.json"
         if not path.exists():
             path.write_text(history.to_json())
+            add_to_manifest(path)
+
+
+def add_to_manifest(path: Path) -> None:
+    """A new history's hash joins the manifest (tests/unit/test_replay.py: it only grows)."""
+    manifest_path = HISTORY_DIR.parent / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    manifest[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 
 def path_taken(steps: list[str], signals: list[str] | None = None) -> str:

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from novaflow import quota
+from novaflow import quota, server_groups
 from novaflow.db import Database
 from novaflow.errors import Invalid, OverQuota
 
@@ -171,3 +171,22 @@ def test_cancel_gives_back_and_forgets_the_reservation(db: Database) -> None:
         assert quota.reserve(s, "p", [rid], TINY) == [rid]
     with db.read() as s:
         assert quota.get_usage(s, "p")["instances"] == 2
+
+
+def test_racing_group_creations_stop_at_the_limit(db: Database) -> None:
+    with db.write() as s:
+        quota.set_limits(s, "race", {"server_groups": 3})
+
+    def one(i: int) -> bool:
+        try:
+            with db.write() as s:
+                server_groups.create(s, f"g-{i}", "affinity", "race", "u")
+            return True
+        except OverQuota:
+            return False
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(one, range(16)))
+    assert results.count(True) == 3
+    with db.read() as s:
+        assert quota.group_usage(s, "race")["server_groups"] == 3

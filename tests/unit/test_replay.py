@@ -5,6 +5,8 @@ A change that breaks them needs workflow.patched() or a new workflow version."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,7 +18,11 @@ from novaflow.resources import Resources
 from workflows.contracts import CreateRequest
 from workflows.registry import ALL_WORKFLOWS
 
-HISTORIES = sorted((Path(__file__).parent.parent / "replay" / "histories").glob("*.json"))
+REPLAY = Path(__file__).parent.parent / "replay"
+HISTORIES = sorted((REPLAY / "histories").glob("*.json"))
+# Each recorded history's SHA-256. It may only grow: a history is never re-recorded to make a
+# changed workflow pass (use workflow.patched, keep the old history, record a new one beside it).
+MANIFEST = REPLAY / "manifest.json"
 
 
 def test_every_recorded_history_replays() -> None:
@@ -38,6 +44,17 @@ def test_every_recorded_history_replays() -> None:
 
     assert HISTORIES
     assert asyncio.run(replay()) == {}
+
+
+def test_no_recorded_history_was_changed_or_removed() -> None:
+    """Every history is in the manifest with its hash, and every manifest entry still exists
+    unchanged. (A new history is added to both: NOVAFLOW_RECORD_HISTORIES=1 does it.)"""
+    manifest = json.loads(MANIFEST.read_text())
+    now = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in HISTORIES}
+    changed = sorted(name for name in manifest if now.get(name) != manifest[name])
+    assert changed == [], f"recorded histories changed or removed: {changed}"
+    unlisted = sorted(set(now) - set(manifest))
+    assert unlisted == [], f"histories missing from {MANIFEST.name}: {unlisted}"
 
 
 def test_histories_are_recorded() -> None:
