@@ -11,6 +11,7 @@ COPY api api
 COPY workflows workflows
 COPY activities activities
 COPY workers workers
+COPY codec codec
 RUN pip install --no-cache-dir .
 EXPOSE 8774
 CMD ["uvicorn", "api.app:app", "--host", "0.0.0.0", "--port", "8774"]

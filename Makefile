@@ -4,8 +4,11 @@
 bootstrap:
 	@scripts/bootstrap.sh
 
+# AUTH=keycloak also starts Keycloak (scripts/keycloak.sh) and makes the API require its tokens.
+AUTH ?= noauth
+
 run: bootstrap
-	.venv/bin/python -m workers.devstack --state-dir .state
+	.venv/bin/python -m workers.devstack --state-dir .state --auth $(AUTH)
 
 test:
 	@scripts/bootstrap.sh --postgres

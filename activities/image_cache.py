@@ -34,10 +34,17 @@ class ImageUnavailable(DomainDefinitionError):
 
 class ImageCache:
     def __init__(
-        self, driver: LibvirtHost, api_url: str, token: str, state_dir: Path, timeout: float = 60
+        self,
+        driver: LibvirtHost,
+        api_url: str,
+        token: str | Callable[[], str],
+        state_dir: Path,
+        timeout: float = 60,
     ) -> None:
         self.driver = driver
         self.api_url = api_url.rstrip("/")
+        # A fixed token (noauth), or what gives a valid one at each download (a Keycloak
+        # service account's: workers/service_token.py).
         self.token = token
         self.index_path = Path(state_dir) / "image-cache.json"
         self.timeout = timeout
@@ -79,6 +86,9 @@ class ImageCache:
 
     # ------------------------------------------------------------ internals
 
+    def _token(self) -> str:
+        return self.token if isinstance(self.token, str) else self.token()
+
     def _fetch(self, content: ImageContent, on_wait: Callable[[], None] | None) -> str:
         image_id = content.image_id
         digest = hashlib.sha256()
@@ -86,7 +96,7 @@ class ImageCache:
         url = f"{self.api_url}/image/v2/images/{image_id}/file"
         try:
             with httpx.stream(
-                "GET", url, headers={"X-Auth-Token": self.token}, timeout=self.timeout
+                "GET", url, headers={"X-Auth-Token": self._token()}, timeout=self.timeout
             ) as response:
                 if response.status_code == 404:
                     raise ImageUnavailable(f"image {image_id} is no longer in the image service")

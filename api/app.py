@@ -13,7 +13,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from temporalio.client import Client
 
-from api import errors, sizelimit, views
+import codec
+from api import auth, codec_server, errors, sizelimit, views
 from api.auth import NOAUTH_WARNING
 from api.routers import (
     catalog,
@@ -35,15 +36,28 @@ log = logging.getLogger("novaflow.api")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    authenticator = auth.authenticator_for(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # noauth on a non-loopback address: refused here, loudly (uvicorn then exits).
+        auth.check_listen_address(settings, auth.listen_host())
         if settings.auth_strategy == "noauth":
             log.warning("!" * 20 + " %s " + "!" * 20, NOAUTH_WARNING)
+        refresh_keys = getattr(authenticator, "refresh_keys", None)  # keycloak's
+        if refresh_keys is not None:
+            try:  # the realm's keys now rather than at the first request (fetched then if down)
+                await refresh_keys(force=True)
+            except Exception as error:
+                log.warning("Keycloak's keys are not fetched yet: %s", error)
         app.state.settings = settings
         app.state.db = Database(settings.database_url)
-        app.state.temporal = await Client.connect(
-            settings.temporal_address, namespace=settings.temporal_namespace
+        app.state.temporal = await Client.connect(  # every payload encrypted (codec/)
+            settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            data_converter=codec.data_converter(
+                codec.load_keys(settings.payload_keys, settings.state_dir)
+            ),
         )
         yield
         app.state.db.dispose()
@@ -77,6 +91,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         return await call_next(request)
 
+    # Outside the middlewares above: the caller is authenticated before anything reads the
+    # body (api/auth.py); only the versions document and the API docs are public.
+    app.add_middleware(auth.Authenticate, settings=settings, authenticator=authenticator)
+    # The Temporal UI's codec endpoint: CORS, its sign-in page, its cookie (api/codec_server.py).
+    app.add_middleware(codec_server.CodecFront, settings=settings, authenticator=authenticator)
+
     # Added last, so outermost: bodies are limited before the middlewares above, authentication
     # or FastAPI read them (Nova's sizelimit). Only an image's data upload is exempt (see there).
     app.add_middleware(
@@ -87,7 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for module in (
         servers, catalog, networks, quotas, hosts, server_groups, zones, keypairs, migrations,
-        images,
+        images, codec_server,
     ):  # fmt: skip
         app.include_router(module.router)
 

@@ -9,7 +9,7 @@ from fastapi import Depends, Header, Request
 from sqlmodel import Session
 from temporalio.client import Client
 
-from api.auth import RequestContext, noauth_context
+from api.auth import RequestContext, Unauthorized
 from api.compute import ComputeAPI
 from novaflow.db import Database
 from novaflow.errors import Forbidden
@@ -24,8 +24,17 @@ def get_session(db: Annotated[Database, Depends(get_db)]) -> Iterator[Session]:
         yield session
 
 
-def get_context(x_auth_token: Annotated[str | None, Header()] = None) -> RequestContext:
-    return noauth_context(x_auth_token)
+def get_context(
+    request: Request,
+    # Declared for the API's description (OpenAPI): the token is read and verified by the
+    # Authenticate middleware (api/auth.py), before the body; `Authorization: Bearer` works too.
+    x_auth_token: Annotated[str | None, Header()] = None,
+) -> RequestContext:
+    """The caller, as the Authenticate middleware found it."""
+    context = getattr(request.state, "context", None)
+    if not isinstance(context, RequestContext):
+        raise Unauthorized("The request you have made requires authentication.", error=None)
+    return context
 
 
 def require_admin(ctx: Annotated[RequestContext, Depends(get_context)]) -> RequestContext:

@@ -35,6 +35,7 @@ from workflows.contracts import (
     OPERATION,
     PROJECT_ID,
     SERVER_ID,
+    USER_ID,
     BeginInput,
     ConsoleOutput,
     ConsoleOutputInput,
@@ -69,12 +70,15 @@ def update_rpc_timeout() -> timedelta:
 R = TypeVar("R")
 
 
-def _attributes(server_id: str, project_id: str, operation: str) -> TypedSearchAttributes:
+def _attributes(
+    server_id: str, project_id: str, operation: str, user_id: str
+) -> TypedSearchAttributes:
     return TypedSearchAttributes(
         [
             SearchAttributePair(SERVER_ID, server_id),
             SearchAttributePair(PROJECT_ID, project_id),
             SearchAttributePair(OPERATION, operation),
+            SearchAttributePair(USER_ID, user_id),
         ]
     )
 
@@ -134,7 +138,9 @@ async def start_create(
         id=operation_workflow_id(first.server_id, "create", request.request_id),
         task_queue=CONTROL_TASK_QUEUE,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-        search_attributes=_attributes(first.server_id, request.project_id, "create"),
+        search_attributes=_attributes(
+            first.server_id, request.project_id, "create", request.user_id
+        ),
         memo={"request": _public(request), "servers": [asdict(s) for s in reserve.servers]},
         static_summary=f"create server {first.name} ({request.flavor_name}) for "
         f"{request.user_id}@{request.project_id}",
@@ -162,7 +168,7 @@ async def start_delete(
         inp,
         id=workflow_id,
         task_queue=CONTROL_TASK_QUEUE,
-        search_attributes=_attributes(inp.server_id, inp.project_id, "delete"),
+        search_attributes=_attributes(inp.server_id, inp.project_id, "delete", inp.user_id),
         memo={"request": asdict(inp)},
         static_summary=f"delete server {inp.server_id} for {inp.user_id}@{inp.project_id}",
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -191,7 +197,7 @@ async def start_action(
         id=workflow_id,
         task_queue=CONTROL_TASK_QUEUE,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-        search_attributes=_attributes(server_id, project_id, inp.action),
+        search_attributes=_attributes(server_id, project_id, inp.action, begin.user_id),
         memo={"request": asdict(begin)},
         static_summary=f"{inp.action}{options} server {server_id} for "
         f"{begin.user_id}@{begin.project_id}",
@@ -212,7 +218,7 @@ async def start_move(client: Client, begin: BeginInput, inp: MoveInput, project_
         id=workflow_id,
         task_queue=CONTROL_TASK_QUEUE,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-        search_attributes=_attributes(server_id, project_id, inp.action),
+        search_attributes=_attributes(server_id, project_id, inp.action, begin.user_id),
         memo={"request": asdict(begin)},
         static_summary=f"{inp.action}{options} server {server_id} for "
         f"{begin.user_id}@{begin.project_id}",

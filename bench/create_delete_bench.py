@@ -527,7 +527,9 @@ class Results:
 
 async def run(args: argparse.Namespace, stack: Stack, out: Results) -> None:
     n, concurrency, poll_s = args.n, args.concurrency, args.poll_ms / 1000
-    client = await Client.connect(f"127.0.0.1:{stack.temporal_port}")
+    client = await Client.connect(
+        f"127.0.0.1:{stack.temporal_port}", data_converter=stack.data_converter()
+    )
     api = Api(stack.api_url, concurrency)
     meter = CpuMeter(stack)
     series = out.series

@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
+from temporalio.converter import DataConverter
 from temporalio.service import RPCError
 
+import codec
 from cli.config import CliError, Endpoints
 from workflows.contracts import HOST, NEEDS_ATTENTION, OPERATION
 from workflows.parking import Decision
@@ -63,9 +66,25 @@ class OperationRow:
     needs_attention: bool
 
 
-async def connect(where: Endpoints) -> Client:
+def data_converter(where: Endpoints) -> DataConverter:
+    """With the stack's payload keys, the CLI reads what the workers wrote (a phase, a memo);
+    without any (no NOVAFLOW_PAYLOAD_KEYS, no key in the state directory), payloads stay
+    encrypted: operations are still listed, shown and signalled."""
+    if not where.payload_keys and not (Path(where.state_dir) / codec.KEY_FILE).exists():
+        return DataConverter.default
     try:
-        return await Client.connect(where.temporal_address, namespace=where.namespace)
+        keys = codec.load_keys(where.payload_keys, Path(where.state_dir), create=False)
+    except codec.PayloadKeyError as error:
+        raise CliError(str(error)) from None
+    return codec.data_converter(keys)
+
+
+async def connect(where: Endpoints) -> Client:
+    converter = data_converter(where)
+    try:
+        return await Client.connect(
+            where.temporal_address, namespace=where.namespace, data_converter=converter
+        )
     except RuntimeError as error:  # the SDK reports a refused connection as RuntimeError
         why = "connection refused" if "refused" in str(error).lower() else str(error)[:120]
         raise CliError(f"cannot reach Temporal at {where.temporal_address} ({why})") from None

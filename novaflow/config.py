@@ -21,8 +21,33 @@ class Settings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     state_dir: Path = DEFAULT_STATE_DIR
-    # Identity. "noauth" trusts `X-Auth-Token: user:project` and exists for the embedded default.
+    # Every Temporal payload is encrypted (codec/): comma-separated base64 32-byte keys, the
+    # first encrypts, all decrypt (rotation). Unset: the development key in
+    # STATE_DIR/payload-key, made once; every process of a stack must see the same key.
+    payload_keys: str | None = None
+    # The Temporal UI's origins, allowed to call the API's codec endpoint (/temporal-codec).
+    temporal_ui_origins: str = "http://127.0.0.1:8233,http://localhost:8233"
+    # Identity. "noauth" trusts `X-Auth-Token: user:project` and exists for the embedded default
+    # (on a loopback address only, unless NOVAFLOW_ALLOW_NOAUTH_ON_NETWORK=1); "keycloak"
+    # verifies the Keycloak access token each request carries (api/keycloak_auth.py).
     auth_strategy: str = "noauth"
+    allow_noauth_on_network: bool = False
+    # Keycloak (auth_strategy keycloak): the server as the API reaches it and the realm. Tokens
+    # must be issued by keycloak_issuer (default: <keycloak_url>/realms/<realm>), carry
+    # keycloak_audience in `aud` (or come from one of keycloak_allowed_clients, the `azp`,
+    # comma-separated), and are checked offline against the realm's keys (cached; a token
+    # naming an unknown key refreshes them, at most once per keycloak_keys_refresh_seconds).
+    keycloak_url: str = "http://127.0.0.1:8180"
+    keycloak_realm: str = "novaflow"
+    keycloak_issuer: str | None = None
+    keycloak_audience: str = "novaflow-api"
+    keycloak_allowed_clients: str = ""
+    keycloak_leeway_seconds: float = Field(default=10.0, ge=0, le=300)
+    keycloak_keys_refresh_seconds: float = Field(default=10.0, ge=0)
+    # Compute workers with auth_strategy keycloak: the confidential client whose service
+    # account's token they send to the image API (client credentials).
+    service_client_id: str = "novaflow-compute"
+    service_client_secret: str | None = None
     # Scheduler: comma-separated names, e.g. "RamFilter,CoreFilter" / "RAMWeigher:-1.0".
     scheduler_filters: str | None = None
     scheduler_weighers: str | None = None
@@ -79,9 +104,24 @@ class Settings(BaseSettings):
     @field_validator("auth_strategy")
     @classmethod
     def _known_strategy(cls, value: str) -> str:
-        if value not in {"noauth"}:
-            raise ValueError(f"auth_strategy must be 'noauth' (got {value!r})")
+        if value not in AUTH_STRATEGIES:
+            raise ValueError(f"auth_strategy must be 'noauth' or 'keycloak' (got {value!r})")
         return value
+
+    @property
+    def keycloak_realm_url(self) -> str:
+        return f"{self.keycloak_url.rstrip('/')}/realms/{self.keycloak_realm}"
+
+    @property
+    def keycloak_expected_issuer(self) -> str:
+        return (self.keycloak_issuer or self.keycloak_realm_url).rstrip("/")
+
+    @property
+    def keycloak_clients(self) -> frozenset[str]:
+        return frozenset(c.strip() for c in self.keycloak_allowed_clients.split(",") if c.strip())
+
+
+AUTH_STRATEGIES = ("noauth", "keycloak")
 
 
 @lru_cache

@@ -28,14 +28,17 @@ TEST_ENV = {
 
 
 @contextmanager
-def running_stack(state_dir: Path, **options: Any) -> Iterator[Stack]:
-    """A fresh stack on free ports, stopped (every process) when the block ends."""
+def running_stack(
+    state_dir: Path, env: dict[str, str] | None = None, **options: Any
+) -> Iterator[Stack]:
+    """A fresh stack on free ports, stopped (every process) when the block ends. `env`: more
+    settings for every process (e.g. auth_strategy keycloak)."""
     stack = Stack(
         state_dir=state_dir,
         api_port=free_port(),
         temporal_port=free_port(),
         ui_port=free_port(),
-        extra_env=TEST_ENV,
+        extra_env={**TEST_ENV, **(env or {})},
         **options,
     )
     try:

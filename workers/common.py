@@ -1,4 +1,5 @@
-"""What both worker processes share: logging, the Temporal client, a clean shutdown."""
+"""What both worker processes share: logging, the Temporal client (encrypting every payload:
+codec/), a clean shutdown."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import signal
 
 from temporalio.client import Client
 
+import codec
 from novaflow.config import Settings
 
 
@@ -19,7 +21,12 @@ def setup_logging(name: str) -> logging.Logger:
 
 
 async def connect(settings: Settings) -> Client:
-    return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    keys = codec.load_keys(settings.payload_keys, settings.state_dir)
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=codec.data_converter(keys),
+    )
 
 
 def stop_event_on_signals() -> asyncio.Event:

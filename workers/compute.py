@@ -27,6 +27,7 @@ from novaflow.config import get_settings
 from novaflow.db import Database
 from workers.common import connect, setup_logging, stop_event_on_signals
 from workers.reaper import reap_unwanted_domains
+from workers.service_token import image_api_token
 from workflows.catalog import RunsOn
 from workflows.contracts import compute_task_queue
 
@@ -139,7 +140,7 @@ async def main() -> None:
             availability_zone=args.az,
         )
     client = await connect(settings)
-    images = ImageCache(driver, settings.api_url, settings.service_token, state_dir)
+    images = ImageCache(driver, settings.api_url, image_api_token(settings), state_dir)
     compute = ComputeActivities(
         args.host,
         driver,

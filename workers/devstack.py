@@ -1,9 +1,10 @@
 """The whole local stack in one process tree: Temporal dev server (with its UI), the database
 (migrated and seeded), the API, the control-plane worker and one compute worker per host:
-simulated hosts on libvirt's test driver, or a real libvirt daemon (RealHost). `make run` uses
-it in the foreground; the tests use it to start real processes they can kill.
+simulated hosts on libvirt's test driver, or a real libvirt daemon (RealHost); with
+`--auth keycloak`, a Keycloak too (scripts/keycloak.sh), whose tokens the API then requires.
+`make run` uses it in the foreground; the tests use it to start real processes they can kill.
 
-    python -m workers.devstack [--hosts 3] [--state-dir .state]
+    python -m workers.devstack [--hosts 3] [--state-dir .state] [--auth noauth|keycloak]
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from temporalio.converter import DataConverter
+
+import codec
 from novaflow.db import Database
 from novaflow.seed import seed
 from novaflow.virt.host_xml import build_host_xml
@@ -90,6 +94,62 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+# The development realm's secret of the compute workers' client (deploy/keycloak/).
+DEV_COMPUTE_SECRET = "novaflow-compute-dev-secret"
+
+
+@dataclass
+class Keycloak:
+    """A Keycloak started by scripts/keycloak.sh (realm novaflow, fresh state in `data_dir`)."""
+
+    data_dir: Path
+    port: int = 8180
+    info: dict[str, str] = field(default_factory=dict)
+
+    def _run(self, command: str, timeout: float) -> str:
+        env = dict(os.environ)
+        env.update({"KEYCLOAK_PORT": str(self.port), "KEYCLOAK_DATA_DIR": str(self.data_dir)})
+        done = subprocess.run(
+            [str(REPO / "scripts" / "keycloak.sh"), command],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=None,  # the script's progress goes to our stderr
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"scripts/keycloak.sh {command} failed ({done.returncode}); "
+                f"see {self.data_dir / 'keycloak.log'}"
+            )
+        return done.stdout
+
+    def start(self) -> None:
+        output = self._run("start", timeout=600)
+        self.info = dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
+
+    def stop(self) -> None:
+        self._run("stop", timeout=60)
+
+    @property
+    def url(self) -> str:
+        return self.info.get("url", f"http://127.0.0.1:{self.port}")
+
+    @property
+    def realm(self) -> str:
+        return self.info.get("realm", "novaflow")
+
+    def api_env(self) -> dict[str, str]:
+        """What the API and the workers need to use it."""
+        return {
+            "NOVAFLOW_AUTH_STRATEGY": "keycloak",
+            "NOVAFLOW_KEYCLOAK_URL": self.url,
+            "NOVAFLOW_KEYCLOAK_REALM": self.realm,
+            "NOVAFLOW_SERVICE_CLIENT_SECRET": DEV_COMPUTE_SECRET,
+        }
+
+
 @dataclass
 class Stack:
     state_dir: Path
@@ -122,6 +182,10 @@ class Stack:
                 "NOVAFLOW_API_URL": f"http://127.0.0.1:{self.api_port}",
                 "PYTHONPATH": str(REPO) + os.pathsep + env.get("PYTHONPATH", ""),
                 "PYTHONUNBUFFERED": "1",
+                # The UI this stack starts may call the API's codec endpoint (CORS).
+                "NOVAFLOW_TEMPORAL_UI_ORIGINS": (
+                    f"http://127.0.0.1:{self.ui_port},http://localhost:{self.ui_port}"
+                ),
             }
         )
         env.update(self.extra_env)
@@ -182,6 +246,10 @@ class Stack:
             str(self.state_dir / "temporal.db"),
             "--sqlite-pragma",
             "journal_mode=wal",
+            # The UI decodes payloads through the API (api/codec_server.py): an admin signs
+            # in at <api>/temporal-codec/ first.
+            "--ui-codec-endpoint",
+            f"{self.api_url}/temporal-codec",
             "--log-level",
             "warn",
             "--dynamic-config-value",
@@ -260,6 +328,7 @@ class Stack:
         wait_for(lambda: port_open(self.api_port), "the API", 60)
 
     def start(self) -> None:
+        self.data_converter()  # the payload key, made before any process needs it
         self.start_temporal()
         self.prepare_database()
         self.start_control()
@@ -305,6 +374,12 @@ class Stack:
     def ui_url(self) -> str:
         return f"http://127.0.0.1:{self.ui_port}"
 
+    def data_converter(self) -> DataConverter:
+        """What every process of the stack encrypts payloads with (NOVAFLOW_PAYLOAD_KEYS, else
+        the key in the state directory, made on first use): for any other client of it."""
+        keys = codec.load_keys(self.env.get("NOVAFLOW_PAYLOAD_KEYS"), self.state_dir)
+        return codec.data_converter(keys)
+
 
 def _without_password(url: str) -> str:
     """A database URL fit for a banner: the password is not printed."""
@@ -317,6 +392,13 @@ def main() -> None:
     )
     parser.add_argument("--state-dir", type=Path, default=Path(".state"))
     parser.add_argument("--hosts", type=int, default=len(DEFAULT_HOSTS))
+    parser.add_argument(
+        "--auth",
+        choices=("noauth", "keycloak"),
+        default=os.environ.get("NOVAFLOW_AUTH_STRATEGY") or "noauth",
+        help="noauth (X-Auth-Token: user:project) or keycloak (starts one: scripts/keycloak.sh)",
+    )
+    parser.add_argument("--keycloak-port", type=int, default=8180)
     args = parser.parse_args()
     hosts = tuple(
         DEFAULT_HOSTS[i] if i < len(DEFAULT_HOSTS) else SimulatedHost(f"host-{i}")
@@ -326,6 +408,9 @@ def main() -> None:
     # otherwise a SQLite file under the state directory.
     database_url = os.environ.get("NOVAFLOW_DATABASE_URL") or os.environ.get("DATABASE_URL")
     stack = Stack(state_dir=args.state_dir, hosts=hosts, database_url=database_url)
+    keycloak = None
+    if args.auth == "keycloak":
+        keycloak = Keycloak(stack.state_dir / "keycloak", port=args.keycloak_port)
     stopping = False
 
     def on_signal(*_: object) -> None:
@@ -335,16 +420,20 @@ def main() -> None:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
+        if keycloak is not None:
+            print(f"starting Keycloak on port {keycloak.port} (~20-40 s)...", flush=True)
+            keycloak.start()
+            stack.extra_env = {**stack.extra_env, **keycloak.api_env()}
         stack.start()
         print(
             f"""
 novaflow is running (state in {stack.state_dir}, logs in {stack.state_dir / "logs"})
   API            {stack.api_url}/v2.1        (docs: {stack.api_url}/docs)
-  Temporal UI    {stack.ui_url}
+  Temporal UI    {stack.ui_url}   (decoded payloads: sign in at {stack.api_url}/temporal-codec/)
   hosts          {", ".join(h.name for h in stack.hosts)} (libvirt test driver)
   database       {_without_password(str(stack.database_url))}
   Temporal       127.0.0.1:{stack.temporal_port} (dev server, namespace default)
-  auth           noauth: send 'X-Auth-Token: <user>:<project>' ('admin:<project>' is admin)
+  auth           {_auth_banner(keycloak)}
 Ctrl-C stops everything.""",
             flush=True,
         )
@@ -358,6 +447,19 @@ Ctrl-C stops everything.""",
     finally:
         print("stopping...", flush=True)
         stack.stop()
+        if keycloak is not None:
+            keycloak.stop()
+
+
+def _auth_banner(keycloak: Keycloak | None) -> str:
+    if keycloak is None:
+        return "noauth: send 'X-Auth-Token: <user>:<project>' ('admin:<project>' is admin)"
+    token_url = f"{keycloak.url}/realms/{keycloak.realm}/protocol/openid-connect/token"
+    return f"""keycloak: {keycloak.url} (realm {keycloak.realm}; its admin console: admin/admin)
+                 users alice, bob (member), carol (reader), admin; password 'secret'
+                 token: curl -s {token_url} -d grant_type=password \\
+                          -d client_id=novaflow-cli -d username=alice -d password=secret
+                 ops CLI: NOVAFLOW_OPS_CLIENT_SECRET=novaflow-ops-dev-secret novaflow ..."""
 
 
 if __name__ == "__main__":

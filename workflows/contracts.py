@@ -34,7 +34,9 @@ PROJECT_ID = SearchAttributeKey.for_keyword("ProjectId")
 OPERATION = SearchAttributeKey.for_keyword("Operation")
 HOST = SearchAttributeKey.for_keyword("Host")
 NEEDS_ATTENTION = SearchAttributeKey.for_bool("NeedsAttention")
-SEARCH_ATTRIBUTES = (SERVER_ID, PROJECT_ID, OPERATION, HOST, NEEDS_ATTENTION)
+# Who asked for it: the user id (a Keycloak token's `sub`; noauth: the claimed user name).
+USER_ID = SearchAttributeKey.for_keyword("UserId")
+SEARCH_ATTRIBUTES = (SERVER_ID, PROJECT_ID, OPERATION, HOST, NEEDS_ATTENTION, USER_ID)
 
 # Error types that cross the activity boundary (ApplicationError.type).
 HOST_FAILURE = "HostFailure"  # this host cannot build it: reschedule elsewhere

@@ -33,6 +33,7 @@ from workflows.contracts import (
     OPERATION,
     PROJECT_ID,
     SERVER_ID,
+    USER_ID,
     ClaimRef,
     CreateServerInput,
     CreateServerResult,
@@ -274,6 +275,7 @@ class CreateServer(PhaseReporting):
                         SearchAttributePair(SERVER_ID, sibling.server_id),
                         SearchAttributePair(PROJECT_ID, inp.request.project_id),
                         SearchAttributePair(OPERATION, "create"),
+                        SearchAttributePair(USER_ID, inp.request.user_id),
                     ]
                 ),
                 static_summary=f"create server {sibling.name} ({sibling.server_id})",

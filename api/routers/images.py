@@ -23,7 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 from starlette.concurrency import run_in_threadpool
 
 from api import errors, views
-from api.deps import AdminDep, ContextDep, DbDep, SessionDep
+from api.deps import ContextDep, DbDep, SessionDep
+from api.policy import rule
 from novaflow import images
 from novaflow.db import Database
 from novaflow.errors import Conflict, Invalid, NovaflowError
@@ -63,8 +64,10 @@ def _store(request: Request) -> images.ImageStore:  # the control plane's, under
     return images.ImageStore(request.app.state.settings.state_dir / "images")
 
 
-@router.post("", status_code=201)
-def create_image(body: Annotated[ImageCreate, Body()], db: DbDep, ctx: AdminDep) -> dict[str, Any]:
+@router.post("", status_code=201, dependencies=[rule("add_image")])
+def create_image(
+    body: Annotated[ImageCreate, Body()], db: DbDep, ctx: ContextDep
+) -> dict[str, Any]:
     with db.write() as session:
         image = images.register(
             session,
@@ -80,8 +83,8 @@ def create_image(body: Annotated[ImageCreate, Body()], db: DbDep, ctx: AdminDep)
         return views.glance_image_view(image)
 
 
-@router.put("/{image_id}/file", status_code=204)
-async def upload_image_data(image_id: str, request: Request, db: DbDep, _: AdminDep) -> Response:
+@router.put("/{image_id}/file", status_code=204, dependencies=[rule("upload_image")])
+async def upload_image_data(image_id: str, request: Request, db: DbDep) -> Response:
     content_type = request.headers.get("content-type", "").split(";")[0].strip()
     if content_type != "application/octet-stream":
         raise Invalid(
@@ -125,21 +128,19 @@ def _give_up(db: Database, image_id: str, writer: images.ImageWriter) -> None:
         images.finish_upload(session, image_id, None, lambda: None)
 
 
-@router.get("")
-def list_images(session: SessionDep, _: ContextDep) -> dict[str, Any]:
+@router.get("", dependencies=[rule("get_images")])
+def list_images(session: SessionDep) -> dict[str, Any]:
     rows = images.all_images(session)
     return {"images": [views.glance_image_view(i) for i in rows], "schema": "/v2/schemas/images"}
 
 
-@router.get("/{image_id}")
-def show_image(image_id: str, session: SessionDep, _: ContextDep) -> dict[str, Any]:
+@router.get("/{image_id}", dependencies=[rule("get_image")])
+def show_image(image_id: str, session: SessionDep) -> dict[str, Any]:
     return views.glance_image_view(images.get(session, image_id))
 
 
-@router.get("/{image_id}/file")
-def download_image_data(
-    image_id: str, request: Request, session: SessionDep, _: ContextDep
-) -> StreamingResponse:
+@router.get("/{image_id}/file", dependencies=[rule("download_image")])
+def download_image_data(image_id: str, request: Request, session: SessionDep) -> StreamingResponse:
     image = images.get(session, image_id)
     if image.status != "active" or not image.has_content:
         raise Conflict(f"Image {image_id} has no data (status {image.status})")
@@ -150,8 +151,8 @@ def download_image_data(
     return StreamingResponse(chunks, media_type="application/octet-stream", headers=headers)
 
 
-@router.delete("/{image_id}", status_code=204)
-def delete_image(image_id: str, request: Request, db: DbDep, _: AdminDep) -> Response:
+@router.delete("/{image_id}", status_code=204, dependencies=[rule("delete_image")])
+def delete_image(image_id: str, request: Request, db: DbDep) -> Response:
     with db.write() as session:
         images.delete(session, image_id)
     _store(request).delete(image_id)

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from api import views
 from api.auth import RequestContext
 from api.deps import ContextDep, DbDep, SessionDep
+from api.policy import enforce, rule
 from api.schemas import KeypairBody
 from novaflow import keypairs
-from novaflow.errors import Forbidden
 from novaflow.models import KeyPair
 
 router = APIRouter(prefix="/v2.1/os-keypairs", tags=["keypairs"])
@@ -42,16 +42,13 @@ def keypair_view(keypair: KeyPair) -> dict[str, Any]:
     }
 
 
-def owner(ctx: RequestContext, user_id: str | None) -> str:
+def owner(ctx: RequestContext, user_id: str | None, rule_name: str) -> str:
     """Whose keypairs: the caller's, or (admins only) the user named by `?user_id=`."""
-    if user_id is None or user_id == ctx.user_id:
-        return ctx.user_id
-    if not ctx.is_admin:
-        raise Forbidden("Policy doesn't allow os_compute_api:os-keypairs to be performed.")
-    return user_id
+    enforce(ctx, rule_name, owner=user_id)
+    return ctx.user_id if user_id is None else user_id
 
 
-@router.post("")
+@router.post("", dependencies=[rule("os_compute_api:os-keypairs:create")])
 def create_keypair(
     body: Annotated[KeypairBody, Body()], request: Request, db: DbDep, ctx: ContextDep
 ) -> dict[str, Any]:
@@ -71,23 +68,27 @@ def create_keypair(
     return {"keypair": view}
 
 
-@router.get("")
+@router.get("", dependencies=[rule("os_compute_api:os-keypairs:index")])
 def list_keypairs(
     session: SessionDep, ctx: ContextDep, user_id: UserIdQuery = None
 ) -> dict[str, Any]:
-    rows = keypairs.list_for_user(session, owner(ctx, user_id))
+    rows = keypairs.list_for_user(session, owner(ctx, user_id, "os_compute_api:os-keypairs:index"))
     return {"keypairs": [{"keypair": keypair_summary(row)} for row in rows]}
 
 
-@router.get("/{name}")
+@router.get("/{name}", dependencies=[rule("os_compute_api:os-keypairs:show")])
 def show_keypair(
     name: str, session: SessionDep, ctx: ContextDep, user_id: UserIdQuery = None
 ) -> dict[str, Any]:
-    return {"keypair": keypair_view(keypairs.get(session, owner(ctx, user_id), name))}
+    return {
+        "keypair": keypair_view(
+            keypairs.get(session, owner(ctx, user_id, "os_compute_api:os-keypairs:show"), name)
+        )
+    }
 
 
-@router.delete("/{name}", status_code=202)
+@router.delete("/{name}", status_code=202, dependencies=[rule("os_compute_api:os-keypairs:delete")])
 def delete_keypair(name: str, db: DbDep, ctx: ContextDep, user_id: UserIdQuery = None) -> Response:
     with db.write() as session:
-        keypairs.delete(session, owner(ctx, user_id), name)
+        keypairs.delete(session, owner(ctx, user_id, "os_compute_api:os-keypairs:delete"), name)
     return Response(status_code=202)

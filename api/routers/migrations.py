@@ -10,7 +10,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import views
-from api.deps import AdminDep, SessionDep
+from api.deps import SessionDep
+from api.policy import rule
 from novaflow import moves
 
 router = APIRouter(prefix="/v2.1/os-migrations", tags=["migrations"])
@@ -27,10 +28,8 @@ class MigrationQuery(BaseModel):
     limit: int | None = Field(default=None, ge=0, le=1000)
 
 
-@router.get("")
-def list_migrations(
-    session: SessionDep, _: AdminDep, q: Annotated[MigrationQuery, Query()]
-) -> dict[str, Any]:
+@router.get("", dependencies=[rule("os_compute_api:os-migrations:index")])
+def list_migrations(session: SessionDep, q: Annotated[MigrationQuery, Query()]) -> dict[str, Any]:
     filters = moves.MigrationFilters(
         host=q.host,
         status=q.status,

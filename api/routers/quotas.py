@@ -6,15 +6,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 
-from api.deps import AdminDep, ContextDep, DbDep, SessionDep
+from api.deps import ContextDep, DbDep, SessionDep
+from api.policy import refusal, rule
 from api.schemas import QuotaSetBody
 from novaflow import quota, server_metadata
-from novaflow.errors import Forbidden
 
 router = APIRouter(prefix="/v2.1", tags=["quotas"])
 
 
-@router.get("/limits")
+@router.get("/limits", dependencies=[rule("os_compute_api:limits")])
 def limits(
     request: Request, session: SessionDep, ctx: ContextDep, tenant_id: str | None = None
 ) -> dict[str, Any]:
@@ -58,30 +58,37 @@ def _quota_set(
     return {"quota_set": body}
 
 
-@router.get("/os-quota-sets/{project_id}")
+@router.get("/os-quota-sets/{project_id}", dependencies=[rule("os_compute_api:os-quota-sets:show")])
 def show_quotas(project_id: str, session: SessionDep, ctx: ContextDep) -> dict[str, Any]:
     if project_id != ctx.project_id and not ctx.is_admin:
-        raise Forbidden("Policy doesn't allow this operation to be performed.")
+        raise refusal("os_compute_api:os-quota-sets:show")
     return _quota_set(project_id, quota.get_limits(session, project_id), None)
 
 
-@router.get("/os-quota-sets/{project_id}/detail")
+@router.get(
+    "/os-quota-sets/{project_id}/detail", dependencies=[rule("os_compute_api:os-quota-sets:detail")]
+)
 def show_quota_usage(project_id: str, session: SessionDep, ctx: ContextDep) -> dict[str, Any]:
     if project_id != ctx.project_id and not ctx.is_admin:
-        raise Forbidden("Policy doesn't allow this operation to be performed.")
+        raise refusal("os_compute_api:os-quota-sets:detail")
     used = quota.get_usage(session, project_id) | quota.group_usage(session, project_id)
     used["server_group_members"] = 0  # (a limit per group: Nova shows no use of it here)
     return _quota_set(project_id, quota.get_limits(session, project_id), used)
 
 
-@router.get("/os-quota-sets/{project_id}/defaults")
-def show_default_quotas(project_id: str, _: ContextDep) -> dict[str, Any]:
+@router.get(
+    "/os-quota-sets/{project_id}/defaults",
+    dependencies=[rule("os_compute_api:os-quota-sets:defaults")],
+)
+def show_default_quotas(project_id: str) -> dict[str, Any]:
     return _quota_set(project_id, dict(quota.DEFAULT_LIMITS), None)
 
 
-@router.put("/os-quota-sets/{project_id}")
+@router.put(
+    "/os-quota-sets/{project_id}", dependencies=[rule("os_compute_api:os-quota-sets:update")]
+)
 def update_quotas(
-    project_id: str, body: Annotated[QuotaSetBody, Body()], db: DbDep, _: AdminDep
+    project_id: str, body: Annotated[QuotaSetBody, Body()], db: DbDep
 ) -> dict[str, Any]:
     updates = {
         k: v for k, v in body.quota_set.model_dump(exclude={"force"}).items() if v is not None

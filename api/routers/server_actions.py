@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from api.auth import RequestContext
 from api.compute import ComputeAPI
 from api.deps import ComputeDep, ContextDep
+from api.policy import PerAction, per_action
 from api.schemas import (
     ConsoleOutputAction,
     LockAction,
@@ -155,6 +156,30 @@ ACTIONS: dict[str, Handler] = {
 }
 
 
+# Each action's policy rule (Nova's names), enforced once the body named the action.
+ACTION_RULES = PerAction(
+    {
+        "os-getConsoleOutput": "os_compute_api:os-console-output",
+        "os-stop": "os_compute_api:servers:stop",
+        "os-start": "os_compute_api:servers:start",
+        "reboot": "os_compute_api:servers:reboot",
+        "pause": "os_compute_api:os-pause-server:pause",
+        "unpause": "os_compute_api:os-pause-server:unpause",
+        "suspend": "os_compute_api:os-suspend-server:suspend",
+        "resume": "os_compute_api:os-suspend-server:resume",
+        "lock": "os_compute_api:os-lock-server:lock",
+        "unlock": "os_compute_api:os-lock-server:unlock",
+        "os-resetState": "os_compute_api:os-admin-actions:reset_state",
+        "rebuild": "os_compute_api:servers:rebuild",
+        "resize": "os_compute_api:servers:resize",
+        "migrate": "os_compute_api:os-migrate-server:migrate",
+        "confirmResize": "os_compute_api:servers:confirm_resize",
+        "revertResize": "os_compute_api:servers:revert_resize",
+    }
+)
+assert set(ACTION_RULES.by_action) == set(ACTIONS), "every action has its rule"
+
+
 def the_action(body: dict[str, Any]) -> str:
     if len(body) != 1:
         found = ", ".join(repr(key) for key in body) or "none"
@@ -171,7 +196,7 @@ def the_action(body: dict[str, Any]) -> str:
     return action
 
 
-@router.post("/{server_id}/action")
+@router.post("/{server_id}/action", dependencies=[per_action(ACTION_RULES)])
 async def server_action(
     server_id: str,
     body: Annotated[dict[str, Any], Body()],
@@ -187,5 +212,6 @@ async def server_action(
     `{"host": ...}` optional) and `revertResize` answer 202, `confirmResize` 204; or 409
     from the server's state."""
     action = the_action(body)
+    ACTION_RULES.enforce(ctx, action)
     call = ActionCall(server_id, ctx, compute)
     return await ACTIONS[action](call, body[action])

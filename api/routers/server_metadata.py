@@ -13,6 +13,7 @@ from fastapi import APIRouter, Response
 
 from api.compute import ComputeAPI
 from api.deps import ComputeDep, ContextDep, SessionDep
+from api.policy import rule
 from api.schemas import MetadataBody, MetaItemBody
 from novaflow import server_metadata
 from novaflow.errors import Invalid
@@ -20,12 +21,14 @@ from novaflow.errors import Invalid
 router = APIRouter(tags=["server metadata"])
 
 
-@router.get("/{server_id}/metadata")
+@router.get("/{server_id}/metadata", dependencies=[rule("os_compute_api:server-metadata:index")])
 def show_metadata(server_id: str, session: SessionDep, ctx: ContextDep) -> dict[str, Any]:
     return {"metadata": ComputeAPI.visible_in(session, ctx, server_id).metadata_}
 
 
-@router.put("/{server_id}/metadata")
+@router.put(
+    "/{server_id}/metadata", dependencies=[rule("os_compute_api:server-metadata:update_all")]
+)
 def replace_metadata(
     server_id: str, body: MetadataBody, ctx: ContextDep, compute: ComputeDep
 ) -> dict[str, Any]:
@@ -39,7 +42,7 @@ def replace_metadata(
     return {"metadata": replaced}
 
 
-@router.post("/{server_id}/metadata")
+@router.post("/{server_id}/metadata", dependencies=[rule("os_compute_api:server-metadata:create")])
 def merge_metadata(
     server_id: str, body: MetadataBody, ctx: ContextDep, compute: ComputeDep
 ) -> dict[str, Any]:
@@ -53,7 +56,9 @@ def merge_metadata(
     return {"metadata": merged}
 
 
-@router.get("/{server_id}/metadata/{key}")
+@router.get(
+    "/{server_id}/metadata/{key}", dependencies=[rule("os_compute_api:server-metadata:show")]
+)
 def show_metadata_item(
     server_id: str, key: str, session: SessionDep, ctx: ContextDep
 ) -> dict[str, Any]:
@@ -61,7 +66,9 @@ def show_metadata_item(
     return {"meta": {key: server_metadata.item(server, key)}}
 
 
-@router.put("/{server_id}/metadata/{key}")
+@router.put(
+    "/{server_id}/metadata/{key}", dependencies=[rule("os_compute_api:server-metadata:update")]
+)
 def set_metadata_item(
     server_id: str, key: str, body: MetaItemBody, ctx: ContextDep, compute: ComputeDep
 ) -> dict[str, Any]:
@@ -80,7 +87,11 @@ def set_metadata_item(
     return {"meta": {key: value}}
 
 
-@router.delete("/{server_id}/metadata/{key}", status_code=204)
+@router.delete(
+    "/{server_id}/metadata/{key}",
+    status_code=204,
+    dependencies=[rule("os_compute_api:server-metadata:delete")],
+)
 def delete_metadata_item(
     server_id: str, key: str, ctx: ContextDep, compute: ComputeDep
 ) -> Response:

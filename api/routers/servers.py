@@ -12,7 +12,8 @@ from pydantic import BaseModel, Field
 from api import views
 from api.auth import RequestContext
 from api.compute import ComputeAPI
-from api.deps import AdminDep, ComputeDep, ContextDep, SessionDep
+from api.deps import ComputeDep, ContextDep, SessionDep
+from api.policy import rule
 from api.routers.server_actions import router as actions_router
 from api.routers.server_metadata import router as metadata_router
 from api.schemas import ServerCreateBody, ServerUpdateBody
@@ -24,7 +25,7 @@ router.include_router(metadata_router)
 router.include_router(actions_router)
 
 
-@router.post("", status_code=202)
+@router.post("", status_code=202, dependencies=[rule("os_compute_api:servers:create")])
 async def create_server(
     body: Annotated[ServerCreateBody, Body()],
     ctx: ContextDep,
@@ -60,23 +61,23 @@ def _page(session: SessionDep, ctx: RequestContext, q: ServerListQuery) -> list[
 ListQuery = Annotated[ServerListQuery, Query()]
 
 
-@router.get("")
+@router.get("", dependencies=[rule("os_compute_api:servers:index")])
 def list_servers(session: SessionDep, ctx: ContextDep, q: ListQuery) -> dict[str, Any]:
     return {"servers": [views.server_summary(s) for s in _page(session, ctx, q)]}
 
 
-@router.get("/detail")
+@router.get("/detail", dependencies=[rule("os_compute_api:servers:detail")])
 def list_servers_detail(session: SessionDep, ctx: ContextDep, q: ListQuery) -> dict[str, Any]:
     return {"servers": [views.server_view(session, s, ctx) for s in _page(session, ctx, q)]}
 
 
-@router.get("/{server_id}")
+@router.get("/{server_id}", dependencies=[rule("os_compute_api:servers:show")])
 def show_server(server_id: str, session: SessionDep, ctx: ContextDep) -> dict[str, Any]:
     server = ComputeAPI.visible_in(session, ctx, server_id)
     return {"server": views.server_view(session, server, ctx)}
 
 
-@router.put("/{server_id}")
+@router.put("/{server_id}", dependencies=[rule("os_compute_api:servers:update")])
 def update_server(
     server_id: str, body: ServerUpdateBody, ctx: ContextDep, compute: ComputeDep
 ) -> dict[str, Any]:
@@ -90,7 +91,9 @@ def update_server(
     return compute.change(ctx, server_id, rename)
 
 
-@router.delete("/{server_id}", status_code=204)
+@router.delete(
+    "/{server_id}", status_code=204, dependencies=[rule("os_compute_api:servers:delete")]
+)
 async def delete_server(server_id: str, ctx: ContextDep, compute: ComputeDep) -> Response:
     """Accepted from any state (409 only when locked, for a non-admin). Repeating it while a
     delete is under way joins that delete, or restarts it if its workflow failed."""
@@ -98,14 +101,18 @@ async def delete_server(server_id: str, ctx: ContextDep, compute: ComputeDep) ->
     return Response(status_code=204, headers={"x-openstack-request-id": ticket.request_id})
 
 
-@router.get("/{server_id}/diagnostics")
-async def server_diagnostics(server_id: str, ctx: AdminDep, compute: ComputeDep) -> dict[str, Any]:
+@router.get("/{server_id}/diagnostics", dependencies=[rule("os_compute_api:os-server-diagnostics")])
+async def server_diagnostics(
+    server_id: str, ctx: ContextDep, compute: ComputeDep
+) -> dict[str, Any]:
     """What the hypervisor itself reports (admin), asked on the server's host."""
     host, info = await compute.diagnostics(ctx, server_id)
     return views.diagnostics_view(host, info)
 
 
-@router.get("/{server_id}/os-interface")
+@router.get(
+    "/{server_id}/os-interface", dependencies=[rule("os_compute_api:os-attach-interfaces:list")]
+)
 def list_interfaces(server_id: str, session: SessionDep, ctx: ContextDep) -> dict[str, Any]:
     server = ComputeAPI.visible_in(session, ctx, server_id)
     return {
@@ -113,7 +120,10 @@ def list_interfaces(server_id: str, session: SessionDep, ctx: ContextDep) -> dic
     }
 
 
-@router.get("/{server_id}/os-instance-actions")
+@router.get(
+    "/{server_id}/os-instance-actions",
+    dependencies=[rule("os_compute_api:os-instance-actions:list")],
+)
 def list_actions(server_id: str, session: SessionDep, ctx: ContextDep) -> dict[str, Any]:
     server = ComputeAPI.visible_in(session, ctx, server_id, include_deleted=True)
     return {
@@ -121,7 +131,10 @@ def list_actions(server_id: str, session: SessionDep, ctx: ContextDep) -> dict[s
     }
 
 
-@router.get("/{server_id}/os-instance-actions/{request_id}")
+@router.get(
+    "/{server_id}/os-instance-actions/{request_id}",
+    dependencies=[rule("os_compute_api:os-instance-actions:show")],
+)
 def show_action(
     server_id: str, request_id: str, session: SessionDep, ctx: ContextDep
 ) -> dict[str, Any]:

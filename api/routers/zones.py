@@ -6,7 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from api.deps import AdminDep, ContextDep, SessionDep
+from api.deps import SessionDep
+from api.policy import rule
 from novaflow import hosts
 from novaflow.models import Host, utcnow
 
@@ -18,8 +19,8 @@ def _zones(request: Request, session: SessionDep) -> dict[str, list[tuple[Host, 
     return hosts.zones(session, utcnow(), down_after)
 
 
-@router.get("")
-def list_zones(request: Request, session: SessionDep, _: ContextDep) -> dict[str, Any]:
+@router.get("", dependencies=[rule("os_compute_api:os-availability-zone:list")])
+def list_zones(request: Request, session: SessionDep) -> dict[str, Any]:
     return {
         "availabilityZoneInfo": [
             {
@@ -32,8 +33,8 @@ def list_zones(request: Request, session: SessionDep, _: ContextDep) -> dict[str
     }
 
 
-@router.get("/detail")
-def list_zones_detail(request: Request, session: SessionDep, _: AdminDep) -> dict[str, Any]:
+@router.get("/detail", dependencies=[rule("os_compute_api:os-availability-zone:detail")])
+def list_zones_detail(request: Request, session: SessionDep) -> dict[str, Any]:
     return {
         "availabilityZoneInfo": [
             {

@@ -1,6 +1,7 @@
 """Request bodies are limited before they are read (Nova's sizelimit, 114688 bytes): a larger
-declared body is a 413 at once, a larger chunked body is cut off at the limit, before any
-authentication and on every route, in Nova's error shape, with nothing created; a body at the
+declared body is a 413 at once, before any authentication and on every route; a larger chunked
+body is cut off at the limit as it is read (an unauthenticated one is refused, 401, before any
+byte of it is read); in Nova's error shape, with nothing created; a body at the
 limit still reaches validation. Only an image's data upload is exempt (it has its own limit).
 The API's memory does not follow the size of a refused body."""
 
@@ -93,10 +94,13 @@ def test_an_authenticated_body_over_the_limit_creates_nothing(nova: NovaClient) 
     assert snapshot(nova) == before
 
 
-def test_a_chunked_body_is_cut_off_at_the_limit(anonymous: httpx.Client) -> None:
-    response = anonymous.post("/v2.1/servers", content=zeros(8 * MiB, 64 * 1024), headers=JSON)
+def test_a_chunked_body_is_cut_off_at_the_limit(nova: NovaClient, anonymous: httpx.Client) -> None:
+    response = nova.http.post("/v2.1/servers", content=zeros(8 * MiB, 64 * 1024), headers=JSON)
     assert response.request.headers.get("transfer-encoding") == "chunked"
     over_limit(response)
+    # Without a token nothing of it is read: authentication comes before any body is.
+    response = anonymous.post("/v2.1/servers", content=zeros(8 * MiB, 64 * 1024), headers=JSON)
+    assert response.status_code == 401, response.text
 
 
 def test_a_body_at_the_limit_reaches_validation(nova: NovaClient) -> None:
@@ -178,5 +182,5 @@ def test_a_huge_unauthenticated_body_does_not_grow_the_api(
     assert streamed.request.headers.get("transfer-encoding") == "chunked"
     assert declared.request.headers.get("transfer-encoding") is None
     assert api.peak - before < 30 * 1024, f"API RSS grew from {before} to {api.peak} KiB"
-    over_limit(streamed)
+    assert streamed.status_code == 401, streamed.text  # refused before its body is read
     over_limit(declared)

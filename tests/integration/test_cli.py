@@ -60,6 +60,8 @@ def test_server_actions_through_the_cli(nova: NovaClient, stack: Stack) -> None:
     assert f"server-{server_id}-stop-" in found and "completed" in found
     shown_op = ok(novaflow(stack, "ops", "show", server_id))  # its newest operation
     assert "steps" in shown_op and "begin_operation" in shown_op
+    # Its phase, a query answer the worker encrypted: the CLI decodes it with the stack's key.
+    assert "phase: " in shown_op
     nova.delete_and_wait(server_id)
 
 

@@ -305,7 +305,9 @@ def test_confirm_as_a_temporal_update_with_no_argument(nova: NovaClient, stack: 
         workflow_id = nova.action(server_id, request_id)["workflow_id"]
 
         async def confirm() -> None:
-            client = await Client.connect(f"127.0.0.1:{stack.temporal_port}")
+            client = await Client.connect(
+                f"127.0.0.1:{stack.temporal_port}", data_converter=stack.data_converter()
+            )
             await client.get_workflow_handle(workflow_id).execute_update("confirm", {})
 
         asyncio.run(confirm())
@@ -323,7 +325,9 @@ def test_the_confirm_window_confirms_by_itself(nova: NovaClient, stack: Stack) -
         nova.wait_status(server_id, "ACTIVE")
 
         async def resize() -> None:
-            client = await Client.connect(f"127.0.0.1:{stack.temporal_port}")
+            client = await Client.connect(
+                f"127.0.0.1:{stack.temporal_port}", data_converter=stack.data_converter()
+            )
             begin = BeginInput(
                 ctx=StepContext(server_id, "req-window-0000", "begin_resize"),
                 action="resize",
@@ -356,7 +360,9 @@ def test_a_decision_only_while_waiting(nova: NovaClient, stack: Stack, decision:
         workflow_id = nova.action(server_id, request_id)["workflow_id"]
 
         async def early() -> str:
-            client = await Client.connect(f"127.0.0.1:{stack.temporal_port}")
+            client = await Client.connect(
+                f"127.0.0.1:{stack.temporal_port}", data_converter=stack.data_converter()
+            )
             try:
                 await client.get_workflow_handle(workflow_id).execute_update(
                     decision, ResizeDecision()

@@ -38,7 +38,9 @@ def temporal_address(stack: Stack) -> str:
 
 def needing_attention(stack: Stack, server_id: str) -> list[str]:
     async def run() -> list[str]:
-        client = await Client.connect(temporal_address(stack))
+        client = await Client.connect(
+            temporal_address(stack), data_converter=stack.data_converter()
+        )
         query = f'NeedsAttention = true AND ServerId = "{server_id}"'
         return [w.id async for w in client.list_workflows(query)]
 
@@ -47,7 +49,9 @@ def needing_attention(stack: Stack, server_id: str) -> list[str]:
 
 def phase(stack: Stack, workflow_id: str) -> str:
     async def run() -> str:
-        client = await Client.connect(temporal_address(stack))
+        client = await Client.connect(
+            temporal_address(stack), data_converter=stack.data_converter()
+        )
         return str(await client.get_workflow_handle(workflow_id).query("phase"))
 
     return asyncio.run(run())
@@ -93,7 +97,9 @@ def parked(nova: NovaClient, stack: Stack) -> Iterator[Parked]:
 
 def signal_with_python(stack: Stack, workflow_id: str, name: str) -> None:
     async def run() -> None:
-        client = await Client.connect(temporal_address(stack))
+        client = await Client.connect(
+            temporal_address(stack), data_converter=stack.data_converter()
+        )
         await client.get_workflow_handle(workflow_id).signal(name)
 
     asyncio.run(run())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 
@@ -32,3 +33,44 @@ def test_pyproject_packages_the_top_level_modules() -> None:
     for package in ("api", "workflows", "activities", "workers", "novaflow"):
         assert f"{package}*" in include
         assert (ROOT / package / "__init__.py").exists()
+
+
+def test_compose_runs_the_api_with_keycloak_and_the_repos_realm() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    api_env = services["api"]["environment"]
+    assert api_env["NOVAFLOW_AUTH_STRATEGY"] == "keycloak"  # it listens on 0.0.0.0
+    keycloak = services["keycloak"]
+    assert any("deploy/keycloak/novaflow-realm.json" in v for v in keycloak["volumes"])
+    assert "--import-realm" in keycloak["command"]
+    attributes = " ".join(services["temporal-create-search-attributes"]["command"])
+    assert "--name UserId --type Keyword" in attributes
+
+
+def test_the_development_realm_has_what_the_api_reads() -> None:
+    realm = json.loads((ROOT / "deploy/keycloak/novaflow-realm.json").read_text())
+    assert realm["realm"] == "novaflow" and realm["accessTokenLifespan"] <= 300
+    assert {r["name"] for r in realm["roles"]["realm"]} >= {"reader", "member", "admin"}
+    users = {u["username"]: u for u in realm["users"]}
+    for name, role, project in (
+        ("alice", "member", "demo"),
+        ("bob", "member", "other"),
+        ("carol", "reader", "demo"),
+        ("admin", "admin", "admin"),
+    ):
+        user = users[name]
+        assert user["realmRoles"] == [role] and user["attributes"]["project_id"] == [project]
+        assert user["enabled"] and user["emailVerified"] and not user["requiredActions"]
+    scope = next(s for s in realm["clientScopes"] if s["name"] == "novaflow-api")
+    mappers = {m["protocolMapper"]: m["config"] for m in scope["protocolMappers"]}
+    assert mappers["oidc-usermodel-attribute-mapper"]["claim.name"] == "project_id"
+    assert mappers["oidc-audience-mapper"]["included.custom.audience"] == "novaflow-api"
+    clients = {c["clientId"]: c for c in realm["clients"]}
+    assert (
+        clients["novaflow-cli"]["publicClient"]
+        and clients["novaflow-cli"]["directAccessGrantsEnabled"]
+    )
+    assert clients["novaflow-ops"]["serviceAccountsEnabled"]
+    for client in clients.values():
+        assert "novaflow-api" in client["defaultClientScopes"]
+    assert users["service-account-novaflow-ops"]["realmRoles"] == ["admin"]
