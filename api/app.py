@@ -8,13 +8,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request
 from temporalio.client import Client
 
 import codec
-from api import auth, codec_server, errors, sizelimit, views
+from api import auth, codec_server, errors, microversion, request_id, sizelimit, views
 from api.auth import NOAUTH_WARNING
 from api.routers import (
     catalog,
@@ -26,6 +25,7 @@ from api.routers import (
     quotas,
     server_groups,
     servers,
+    versions,
     zones,
 )
 from novaflow.config import Settings, get_settings
@@ -104,26 +104,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_request_body_size,
         exempt=sizelimit.image_data_upload,
     )
+    # Outside even that: every answer, a refusal of the layers above included, carries the
+    # request id and the compute microversion it was served in (api/microversion.py).
+    app.add_middleware(microversion.Negotiate)
+    app.add_middleware(request_id.RequestId)
 
     for module in (
         servers, catalog, networks, quotas, hosts, server_groups, zones, keypairs, migrations,
-        images, codec_server,
+        images, codec_server, versions,
     ):  # fmt: skip
         app.include_router(module.router)
-
-    @app.get("/", tags=["versions"])
-    def versions() -> dict[str, Any]:
-        return {
-            "versions": [
-                {
-                    "id": "v2.1",
-                    "status": "CURRENT",
-                    "version": "2.1",
-                    "min_version": "2.1",
-                    "links": [],
-                }
-            ]
-        }
 
     return app
 

@@ -148,7 +148,9 @@ def check_listen_address(settings: Settings, host: str) -> None:
 Authenticator = Callable[[Headers], Awaitable[RequestContext]]
 
 # Served to anyone: the versions document and the API's own docs.
-PUBLIC_PATHS = frozenset({"/", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+PUBLIC_PATHS = frozenset(
+    {"/", "/v2.1", "/v2.1/", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+)
 
 
 def is_public(path: str) -> bool:

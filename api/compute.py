@@ -9,7 +9,6 @@ Temporal is unreachable, and a 409/403/404 comes from the gate's own transaction
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TypeVar
@@ -18,7 +17,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
-from api import operations, views
+from api import operations, request_id, views
 from api.auth import RequestContext
 from api.schemas import ServerCreateBody
 from api.server_create import build_reserve_input
@@ -46,7 +45,9 @@ MAX_PAGE = 1000  # Nova's osapi_max_limit
 
 
 def new_request_id() -> str:
-    return f"req-{uuid.uuid4()}"
+    """The current request's id (api/request_id.py): what it starts is recorded under the id
+    its answer carries, as Nova's instance actions are. A fresh one outside a request."""
+    return request_id.current.get() or request_id.new()
 
 
 class ComputeAPI:
