@@ -79,6 +79,7 @@ RULES: dict[str, Who] = {
     "os_compute_api:os-availability-zone:detail":       ADMIN,
     # quotas and limits
     "os_compute_api:limits":                            ANYONE,
+    "os_compute_api:limits:other_project":              ADMIN,   # ?tenant_id=<another>
     "os_compute_api:os-quota-sets:show":                READER,
     "os_compute_api:os-quota-sets:detail":              READER,
     "os_compute_api:os-quota-sets:defaults":            ANYONE,

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request
 
 from api.deps import ContextDep, DbDep, SessionDep
-from api.policy import refusal, rule
+from api.policy import enforce, refusal, rule
 from api.schemas import QuotaSetBody
 from novaflow import quota, server_metadata
 
@@ -18,7 +18,9 @@ router = APIRouter(prefix="/v2.1", tags=["quotas"])
 def limits(
     request: Request, session: SessionDep, ctx: ContextDep, tenant_id: str | None = None
 ) -> dict[str, Any]:
-    project = tenant_id if tenant_id and ctx.is_admin else ctx.project_id
+    if tenant_id and tenant_id != ctx.project_id:
+        enforce(ctx, "os_compute_api:limits:other_project")  # Nova's: a 403, not our own
+    project = tenant_id or ctx.project_id
     hard = quota.get_limits(session, project)
     used = quota.get_usage(session, project) | quota.group_usage(session, project)
     return {

@@ -70,3 +70,16 @@ def test_a_group_takes_no_more_servers_than_its_quota(nova: NovaClient) -> None:
         nova.delete(server_id)
     for server_id in members:
         nova.wait_status(server_id, "GONE")
+
+
+def test_another_projects_limits_are_an_admins(nova: NovaClient) -> None:
+    other = f"{nova.project}-other"
+    refused(
+        nova.http.get(f"/v2.1/limits?tenant_id={other}"),
+        403,
+        "os_compute_api:limits:other_project",
+    )
+    assert nova.http.get(f"/v2.1/limits?tenant_id={nova.project}").status_code == 200
+    nova.admin.put(f"/v2.1/os-quota-sets/{other}", json={"quota_set": {"server_groups": 7}})
+    shown = nova.admin.get(f"/v2.1/limits?tenant_id={other}").json()["limits"]["absolute"]
+    assert shown["maxServerGroups"] == 7

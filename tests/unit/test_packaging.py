@@ -74,3 +74,9 @@ def test_the_development_realm_has_what_the_api_reads() -> None:
     for client in clients.values():
         assert "novaflow-api" in client["defaultClientScopes"]
     assert users["service-account-novaflow-ops"]["realmRoles"] == ["admin"]
+
+
+def test_compose_publishes_no_temporal_port_beyond_the_loopback_ui() -> None:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    assert "ports" not in services["temporal"]  # the frontend: the compose network only
+    assert services["temporal-ui"]["ports"] == ["127.0.0.1:8233:8080"]
