@@ -11,7 +11,7 @@ from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from hypervisor.faults import FaultInjector
+from hypervisor.faults import FaultInjector, after_commit
 from novaflow import servers
 from novaflow.db import Database
 from novaflow.errors import NovaflowError
@@ -38,14 +38,17 @@ class StepRecorder:
     @contextmanager
     def step(self, ctx: StepContext, event: str, host: str | None = None) -> Iterator[Session]:
         started = utcnow()
+        step = re.sub(r"_\d+$", "", event)
         if self.faults is not None:  # tests and drills: hold a step to kill the worker in it
-            self.faults.check(re.sub(r"_\d+$", "", event))
+            self.faults.check(step)
         try:
             with self.db.write() as session:
                 yield session
                 servers.record_event(
                     session, ctx.server_id, ctx.request_id, event, start_time=started, host=host
                 )
+            if self.faults is not None:  # ... or right after its commit
+                self.faults.check(after_commit(step))
         except NovaflowError as error:
             self.record_failure(ctx, event, started, str(error), host)
             raise as_application_error(error) from error

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from activities.base import StepRecorder, as_application_error
 from activities.network import allocated_ports, image_content_of
 from activities.registry import implements
-from hypervisor.faults import FaultInjector
+from hypervisor.faults import FaultInjector, after_commit
 from novaflow import hosts, ipam, operations, placement, quota, servers
 from novaflow.db import Database
 from novaflow.errors import Conflict, NovaflowError, RequestExpired
@@ -104,7 +104,7 @@ class InstanceActivities:
             if expired:
                 raise RequestExpired("The request expired before it could be recorded.")
             if self.faults is not None:  # tests: hold here to kill the worker after the commit
-                self.faults.check("reserve_quota_committed")
+                self.faults.check(after_commit("reserve_quota"))
             return ReserveResult(server_ids=ids)
         except NovaflowError as error:
             raise as_application_error(error) from error

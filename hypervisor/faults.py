@@ -45,8 +45,9 @@ FAULT_STEPS = (
     "power",  # every power action (stop, start, reboot, pause, suspend, ...)
     "receive_disk",  # a resize's or migration's disk, on its destination
     "fetch_image",  # an image's copy into a host's cache
-    # control-plane steps (the control worker's StepRecorder checks these before its transaction)
-    "reserve_quota_committed",  # (this one after it: the create's first write is done)
+    # control-plane steps: the control worker's StepRecorder checks each before its
+    # transaction, and `<step>:committed` right after the commit (see after_commit)
+    "reserve_quota",  # (the create's first write: only its `:committed` position is held)
     "schedule",
     "allocate_network",
     "release_network",
@@ -56,7 +57,18 @@ FAULT_STEPS = (
     "confirm_move",
     "revert_move",
 )
+CONTROL_STEPS = FAULT_STEPS[FAULT_STEPS.index("reserve_quota") :]
+COMMITTED = ":committed"
 FAULT_MODES = ("fail", "transient", "hold")
+
+
+def after_commit(step: str) -> str:
+    """The fault position right after a control step's transaction committed and before
+    Temporal hears the step is done: a worker killed there proves the step idempotent (its
+    retry finds its own write)."""
+    return f"{step}{COMMITTED}"
+
+
 HOLD_POLL_SECONDS = 0.05
 
 
@@ -154,8 +166,13 @@ def _read(path: Path) -> dict[str, Any]:
 
 def set_fault(state_dir: Path, step: str, mode: str, message: str | None = None) -> None:
     """Arm a fault for `step` (tests and drills only)."""
-    if step not in FAULT_STEPS:
-        raise ValueError(f"step: must be one of {FAULT_STEPS} (got {step!r})")
+    known = step in FAULT_STEPS or (
+        step.endswith(COMMITTED) and step.removesuffix(COMMITTED) in CONTROL_STEPS
+    )
+    if not known:
+        raise ValueError(
+            f"step: must be one of {FAULT_STEPS}, or a control step + {COMMITTED!r} (got {step!r})"
+        )
     if mode not in FAULT_MODES:
         raise ValueError(f"mode: must be one of {FAULT_MODES} (got {mode!r})")
     path = Path(state_dir) / FAULTS_FILE

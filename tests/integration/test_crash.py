@@ -14,7 +14,7 @@ import time
 import httpx
 import pytest
 
-from hypervisor.faults import clear_faults, is_holding, set_fault
+from hypervisor.faults import after_commit, clear_faults, is_holding, set_fault
 from novaflow.config import Settings
 from tests.integration.client import NovaClient, wait_until
 from tests.integration.leaks import disks_on_hosts, domains_on_hosts, leaks
@@ -34,21 +34,18 @@ def event_started(nova: NovaClient, server_id: str, prefix: str) -> bool:
     return any(e.startswith(prefix) for e in events)
 
 
-@pytest.mark.parametrize(
-    ("step", "after_event"),
-    [
-        ("schedule", "reserve_quota"),
-        ("allocate_network", "schedule_1"),
-        ("finish_create", "start_domain"),
-    ],
-)
+@pytest.mark.parametrize("position", ["before", "after commit"])
+@pytest.mark.parametrize("step", ["schedule", "allocate_network", "finish_create"])
 def test_control_worker_killed_inside_a_step(
-    nova: NovaClient, stack: Stack, step: str, after_event: str
+    nova: NovaClient, stack: Stack, step: str, position: str
 ) -> None:
-    set_fault(stack.control_state_dir, step, "hold")
+    """Killed before the step's transaction, or right after its commit and before Temporal
+    heard of it (the retry then finds its own write): the create ends ACTIVE, counted once."""
+    held = step if position == "before" else after_commit(step)
+    set_fault(stack.control_state_dir, held, "hold")
     try:
         server_id = nova.create_ok()
-        wait_until(lambda: event_started(nova, server_id, after_event), f"{after_event} done")
+        wait_until(lambda: is_holding(stack.control_state_dir, held), f"a worker inside {held}")
         stack.kill("control")
     finally:
         clear_faults(stack.control_state_dir)
@@ -59,6 +56,9 @@ def test_control_worker_killed_inside_a_step(
     assert server_id in domains_on_hosts(stack)[host]
     assert nova.usage()["instances"] == 1 and nova.usage()["ports"] == 1
     assert len(server["addresses"]["private"]) == 1  # one port, not one per attempt
+    [action] = nova.actions(server_id)
+    events = [e["event"] for e in nova.action(server_id, action["request_id"])["events"]]
+    assert events.count(step if step != "schedule" else "schedule_1") == 1, events
     nova.delete_and_wait(server_id)
     assert leaks(stack, [server_id]) == {}
 
@@ -71,7 +71,7 @@ def test_control_worker_killed_right_after_the_create_was_recorded(
     died before Temporal heard of it. A worker back in time finds that write and builds the
     server once; a worker back after the request's deadline, when the API has answered 503
     ("nothing was changed"), removes it: no server, no quota."""
-    step = "reserve_quota_committed"
+    step = after_commit("reserve_quota")
     answer: list[httpx.Response] = []
     set_fault(stack.control_state_dir, step, "hold")
     try:
