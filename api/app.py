@@ -17,6 +17,7 @@ from api import auth, codec_server, errors, microversion, request_id, sizelimit,
 from api.auth import NOAUTH_WARNING
 from api.routers import (
     catalog,
+    extensions,
     hosts,
     images,
     keypairs,
@@ -111,7 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for module in (
         servers, catalog, networks, quotas, hosts, server_groups, zones, keypairs, migrations,
-        images, codec_server, versions,
+        images, codec_server, versions, extensions,
     ):  # fmt: skip
         app.include_router(module.router)
 

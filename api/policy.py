@@ -46,6 +46,7 @@ RULES: dict[str, Who] = {
     "os_compute_api:os-instance-actions:list":          READER,
     "os_compute_api:os-instance-actions:show":          READER,
     "os_compute_api:os-server-diagnostics":             ADMIN,
+    "novaflow:os-instance-actions:workflow":            ADMIN,  # os-novaflow-servers' actions
     # server metadata
     "os_compute_api:server-metadata:index":             READER,
     "os_compute_api:server-metadata:show":              READER,

@@ -4,6 +4,7 @@ every field is named here."""
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from contextvars import ContextVar
 from datetime import datetime, timedelta
@@ -12,6 +13,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from api.auth import RequestContext
+from api.microversion import current
 from novaflow import ipam, server_groups
 from novaflow.hosts import heartbeat_fresh
 from novaflow.ipam import PortView
@@ -77,18 +79,27 @@ def flavor_view(flavor: Flavor, detail: bool = True) -> dict[str, Any]:
 NOVA_IMAGE_STATUS = {"queued": "SAVING", "saving": "SAVING", "active": "ACTIVE", "killed": "ERROR"}
 
 
-def image_view(image: Image) -> dict[str, Any]:
-    return {
+def image_view(image: Image, detail: bool = True) -> dict[str, Any]:
+    body: dict[str, Any] = {
         "id": image.id,
         "name": image.name,
-        "status": NOVA_IMAGE_STATUS.get(image.status, image.status.upper()),
-        "minDisk": image.min_disk,
-        "minRam": image.min_ram,
-        "OS-EXT-IMG-SIZE:size": image.size,
-        "metadata": image.properties,
-        "created": iso(image.created_at),
         "links": links("images", image.id),
     }
+    if detail:
+        status = NOVA_IMAGE_STATUS.get(image.status, image.status.upper())
+        body.update(
+            {
+                "status": status,
+                "progress": 100 if status == "ACTIVE" else 0,
+                "minDisk": image.min_disk,
+                "minRam": image.min_ram,
+                "OS-EXT-IMG-SIZE:size": image.size,
+                "metadata": image.properties,
+                "created": iso(image.created_at),
+                "updated": iso(image.updated_at or image.created_at),
+            }
+        )
+    return body
 
 
 def addresses(session: Session, server_id: str) -> dict[str, list[dict[str, Any]]]:
@@ -120,6 +131,24 @@ def server_summary(server: Server) -> dict[str, Any]:
     return {"id": server.id, "name": server.name, "links": links("servers", server.id)}
 
 
+# What PUT /servers/{id} answers with at 2.1: Nova's basic view, none of the extensions' fields.
+UPDATE_FIELDS = (
+    "id", "name", "status", "tenant_id", "user_id", "metadata", "hostId", "image", "flavor",
+    "created", "updated", "addresses", "accessIPv4", "accessIPv6", "links", "progress",
+    "OS-DCF:diskConfig", "fault",
+)  # fmt: skip
+
+
+def server_update_view(session: Session, server: Server, ctx: RequestContext) -> dict[str, Any]:
+    """PUT /servers/{id}'s answer: Nova's basic view (addresses without their type and MAC)."""
+    body = {k: v for k, v in server_view(session, server, ctx).items() if k in UPDATE_FIELDS}
+    body["addresses"] = {
+        network: [{"version": a["version"], "addr": a["addr"]} for a in entries]
+        for network, entries in body["addresses"].items()
+    }
+    return body
+
+
 def server_view(session: Session, server: Server, ctx: RequestContext) -> dict[str, Any]:
     flavor = session.get(Flavor, server.flavor_id)
     body: dict[str, Any] = {
@@ -131,16 +160,11 @@ def server_view(session: Session, server: Server, ctx: RequestContext) -> dict[s
         "metadata": server.metadata_,
         "hostId": _host_id(server),
         "image": {"id": server.image_id, "links": links("images", server.image_id)},
-        "flavor": {
-            "id": server.flavor_id,
-            "original_name": flavor.name if flavor else server.flavor_id,
-            "vcpus": server.vcpus,
-            "ram": server.memory_mb,
-            "disk": server.disk_gb,
-            "ephemeral": 0,
-            "swap": 0,
-            "extra_specs": {},
-        },
+        "flavor": (
+            embedded_flavor(server, flavor)
+            if current.get() >= (2, 47)
+            else {"id": server.flavor_id, "links": links("flavors", server.flavor_id)}
+        ),
         "created": iso(server.created_at),
         "updated": iso(server.updated_at),
         "addresses": addresses(session, server.id),
@@ -150,8 +174,6 @@ def server_view(session: Session, server: Server, ctx: RequestContext) -> dict[s
         "key_name": server.key_name,
         "config_drive": "",
         "progress": 100 if server.vm_state == "active" else 0,
-        "locked": server.locked,
-        "locked_reason": server.locked_reason,
         "OS-DCF:diskConfig": "MANUAL",
         "OS-EXT-AZ:availability_zone": server.availability_zone or "nova",
         "OS-EXT-STS:vm_state": server.vm_state,
@@ -162,17 +184,27 @@ def server_view(session: Session, server: Server, ctx: RequestContext) -> dict[s
         "os-extended-volumes:volumes_attached": [],
         "security_groups": [{"name": "default"}],
     }
+    version = current.get()
+    if version >= (2, 9):
+        body["locked"] = server.locked
+    if version >= (2, 73):
+        body["locked_reason"] = server.locked_reason
     if ctx.is_admin:
         body.update(
             {
                 "OS-EXT-SRV-ATTR:host": server.host,
                 "OS-EXT-SRV-ATTR:hypervisor_hostname": server.host,
                 "OS-EXT-SRV-ATTR:instance_name": f"instance-{server.id}",
-                "OS-EXT-SRV-ATTR:reservation_id": server.reservation_id,
-                "OS-EXT-SRV-ATTR:launch_index": server.launch_index,
-                "OS-EXT-SRV-ATTR:user_data": server.user_data,
             }
         )
+        if version >= (2, 3):
+            body.update(
+                {
+                    "OS-EXT-SRV-ATTR:reservation_id": server.reservation_id,
+                    "OS-EXT-SRV-ATTR:launch_index": server.launch_index,
+                    "OS-EXT-SRV-ATTR:user_data": server.user_data,
+                }
+            )
     if server.vm_state == "error" and server.fault_message:
         message = server.fault_message
         if not ctx.is_admin:
@@ -186,6 +218,31 @@ def server_view(session: Session, server: Server, ctx: RequestContext) -> dict[s
             fault["details"] = server.fault_details
         body["fault"] = fault
     return body
+
+
+def embedded_flavor(server: Server, flavor: Flavor | None) -> dict[str, Any]:
+    """The flavor a server was built with, as Nova embeds it from 2.47."""
+    return {
+        "id": server.flavor_id,
+        "original_name": flavor.name if flavor else server.flavor_id,
+        "vcpus": server.vcpus,
+        "ram": server.memory_mb,
+        "disk": server.disk_gb,
+        "ephemeral": 0,
+        "swap": 0,
+        "extra_specs": {},
+    }
+
+
+def server_extension_view(session: Session, server: Server) -> dict[str, Any]:
+    """What novaflow knows of a server beyond Nova's 2.1 body (GET /v2.1/os-novaflow-servers):
+    its lock and the flavor it was built with, as Nova shows them from 2.73 and 2.47."""
+    return {
+        "id": server.id,
+        "locked": server.locked,
+        "locked_reason": server.locked_reason,
+        "flavor": embedded_flavor(server, session.get(Flavor, server.flavor_id)),
+    }
 
 
 def _host_id(server: Server) -> str:
@@ -227,16 +284,18 @@ def event_name(event: str) -> str:
 
 
 def action_view(action: InstanceAction) -> dict[str, Any]:
-    return {
+    body = {
         "action": action.action,
         "instance_uuid": action.server_id,
         "request_id": action.request_id,
         "user_id": action.user_id,
         "project_id": action.project_id,
         "start_time": iso_micro(action.start_time),
-        "updated_at": iso_micro(action.finish_time or action.start_time),
         "message": action.message,
     }
+    if current.get() >= (2, 58):
+        body["updated_at"] = iso_micro(action.finish_time or action.start_time)
+    return body
 
 
 def action_events(
@@ -256,12 +315,15 @@ def action_events(
             "start_time": iso_micro(row.start_time),
             "finish_time": iso_micro(row.finish_time),
             "result": row.result,
-            "hostId": host_id(action.project_id, row.host),  # (2.62) for everyone
         }
+        version = current.get()
+        if version >= (2, 62):
+            event["hostId"] = host_id(action.project_id, row.host)  # for everyone
         if names is None:
-            event["host"] = row.host
+            if version >= (2, 62):
+                event["host"] = row.host
             event["traceback"] = row.details
-        elif row.details:
+        elif row.details and version >= (2, 84):
             event["details"] = names.hide(row.details)
         events.append(event)
     return events
@@ -345,36 +407,55 @@ def port_body(session: Session, port: Port) -> dict[str, Any]:
 
 
 def group_view(session: Session, group: ServerGroup) -> dict[str, Any]:
-    return {
+    body: dict[str, Any] = {
         "id": group.id,
         "name": group.name,
-        "policy": group.policy,
-        "rules": {},
         "members": server_groups.members(session, group.id),
-        "project_id": group.project_id,
-        "user_id": group.user_id,
     }
+    version = current.get()
+    if version >= (2, 64):
+        body.update(policy=group.policy, rules={})
+    else:
+        body.update(policies=[group.policy], metadata={})
+    if version >= (2, 13):
+        body.update(project_id=group.project_id, user_id=group.user_id)
+    return body
 
 
 def hypervisor_view(host: Host, down_after: timedelta) -> dict[str, Any]:
+    """A hypervisor as Nova 2.1 shows it (cpu_info is a JSON text there)."""
     up = heartbeat_fresh(host, utcnow(), down_after)
     return {
         "id": host.id,
         "hypervisor_hostname": host.name,
-        "service": {"host": host.name, "disabled_reason": host.disabled_reason},
+        "service": {"host": host.name, "id": host.id, "disabled_reason": host.disabled_reason},
         "state": "up" if up else "down",
         "status": "enabled" if host.enabled else "disabled",
         "hypervisor_type": host.hypervisor_type,
+        "hypervisor_version": 1000000,
         "host_ip": None,
-        "availability_zone": host.availability_zone,
-        "cpu_info": {"arch": host.arch},
+        "cpu_info": json.dumps({"arch": host.arch}),
+        "current_workload": 0,
         "vcpus": host.vcpus,
         "vcpus_used": host.vcpus_used,
         "memory_mb": host.memory_mb,
         "memory_mb_used": host.memory_mb_used,
+        "free_ram_mb": host.memory_mb - host.memory_mb_used,
         "local_gb": host.disk_gb,
         "local_gb_used": host.disk_gb_used,
+        "free_disk_gb": host.disk_gb - host.disk_gb_used,
+        "disk_available_least": host.disk_gb - host.disk_gb_used,
         "running_vms": host.running_vms,
+    }
+
+
+def hypervisor_extension_view(host: Host) -> dict[str, Any]:
+    """What novaflow knows of a host beyond Nova's body (GET /v2.1/os-novaflow-hypervisors):
+    its zone, overcommit ratios, libvirt URI and last heartbeat."""
+    return {
+        "id": host.id,
+        "hypervisor_hostname": host.name,
+        "availability_zone": host.availability_zone,
         "cpu_allocation_ratio": host.cpu_allocation_ratio,
         "ram_allocation_ratio": host.ram_allocation_ratio,
         "disk_allocation_ratio": host.disk_allocation_ratio,
@@ -384,28 +465,31 @@ def hypervisor_view(host: Host, down_after: timedelta) -> dict[str, Any]:
 
 
 def migration_view(migration: Migration) -> dict[str, Any]:
-    """One migration record as Nova's os-migrations shows it (compute and node are one here)."""
-    return {
+    """One migration record as Nova's os-migrations shows it (compute and node are one here);
+    Nova has no regions in it (source_region/dest_region were never Nova's)."""
+    body: dict[str, Any] = {
         "id": migration.id,
-        "uuid": migration.uuid,
         "instance_uuid": migration.server_id,
-        "migration_type": migration.migration_type,
         "status": migration.status,
         "source_compute": migration.source_compute,
         "source_node": migration.source_compute,
-        "source_region": "RegionOne",
         "dest_compute": migration.dest_compute,
         "dest_node": migration.dest_compute,
         "dest_host": migration.dest_compute,
-        "dest_region": "RegionOne",
         # Nova shows its flavors' integer ids here.
         "old_instance_type_id": _int_if_digits(migration.old_flavor_id),
         "new_instance_type_id": _int_if_digits(migration.new_flavor_id),
-        "project_id": migration.project_id,
-        "user_id": migration.user_id,
         "created_at": iso_micro(migration.created_at),
         "updated_at": iso_micro(migration.updated_at),
     }
+    version = current.get()
+    if version >= (2, 23):
+        body["migration_type"] = migration.migration_type
+    if version >= (2, 59):
+        body["uuid"] = migration.uuid
+    if version >= (2, 80):
+        body.update(project_id=migration.project_id, user_id=migration.user_id)
+    return body
 
 
 def _int_if_digits(value: str) -> int | str:

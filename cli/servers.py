@@ -51,10 +51,19 @@ class ServersAPI:
         return response
 
     def list(self, all_projects: bool = False) -> list[dict[str, Any]]:
+        """Nova's server details, with novaflow's extension fields (the lock, the embedded
+        flavor: GET /v2.1/os-novaflow-servers) merged in."""
         params = {"all_tenants": "true"} if all_projects else {}
-        return list(self._call("GET", "/servers/detail", params=params).json()["servers"])
+        rows = self._call("GET", "/servers/detail", params=params).json()["servers"]
+        extra = self._call("GET", "/os-novaflow-servers", params=params).json()["servers"]
+        by_id = {row["id"]: row for row in extra}
+        return [{**row, **by_id.get(row["id"], {})} for row in rows]
 
     def show(self, server_id: str) -> dict[str, Any]:
+        extra = self._call("GET", f"/os-novaflow-servers/{server_id}").json()["server"]
+        return {**self._server(server_id), **extra}
+
+    def _server(self, server_id: str) -> dict[str, Any]:
         return dict(self._call("GET", f"/servers/{server_id}").json()["server"])
 
     def act(self, server_id: str, verb: str, **arguments: Any) -> str:
@@ -74,7 +83,7 @@ class ServersAPI:
         deadline = time.monotonic() + timeout
         last: tuple[object, ...] | None = None
         while True:
-            server = self.show(server_id)
+            server = self._server(server_id)
             state = (server["status"], server.get("OS-EXT-STS:task_state"))
             if state != last:
                 on_change(server)

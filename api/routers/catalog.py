@@ -31,12 +31,12 @@ def show_flavor(flavor_id: str, session: SessionDep, _: ContextDep) -> dict[str,
 
 @router.get("/images", dependencies=[rule("os_compute_api:images:index")])
 def list_images(session: SessionDep, _: ContextDep) -> dict[str, Any]:
-    return {"images": [views.image_view(i) for i in catalog.images(session)]}
+    return {"images": [views.image_view(i, detail=False) for i in catalog.images(session)]}
 
 
 @router.get("/images/detail", dependencies=[rule("os_compute_api:images:index")])
-def list_images_detail(session: SessionDep, ctx: ContextDep) -> dict[str, Any]:
-    return list_images(session, ctx)
+def list_images_detail(session: SessionDep, _: ContextDep) -> dict[str, Any]:
+    return {"images": [views.image_view(i) for i in catalog.images(session)]}
 
 
 @router.get("/images/{image_id}", dependencies=[rule("os_compute_api:images:show")])

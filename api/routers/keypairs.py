@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from api import views
 from api.auth import RequestContext
 from api.deps import ContextDep, DbDep, SessionDep
+from api.microversion import current
 from api.policy import enforce, rule
 from api.schemas import KeypairBody
 from novaflow import keypairs
@@ -22,12 +23,14 @@ UserIdQuery = Annotated[str | None, Query(min_length=1, max_length=255)]
 
 
 def keypair_summary(keypair: KeyPair) -> dict[str, Any]:
-    return {
+    body = {
         "name": keypair.name,
         "public_key": keypair.public_key,
         "fingerprint": keypair.fingerprint,
-        "type": keypair.type,
     }
+    if current.get() >= (2, 2):  # Nova's keypair type comes with 2.2
+        body["type"] = keypair.type
+    return body
 
 
 def keypair_view(keypair: KeyPair) -> dict[str, Any]:

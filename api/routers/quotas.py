@@ -31,8 +31,12 @@ def limits(
                 "maxTotalCores": hard["cores"],
                 "maxTotalRAMSize": hard["ram"],
                 "maxTotalFloatingIps": hard["floating_ips"],
-                "maxTotalPorts": hard["ports"],
                 "maxServerMeta": server_metadata.MAX_ITEMS,
+                "maxImageMeta": server_metadata.MAX_ITEMS,
+                "maxPersonality": UNSUPPORTED,
+                "maxPersonalitySize": UNSUPPORTED,
+                "maxSecurityGroups": UNSUPPORTED,
+                "maxSecurityGroupRules": UNSUPPORTED,
                 "maxServerGroups": hard["server_groups"],
                 "maxServerGroupMembers": hard["server_group_members"],
                 "maxTotalKeypairs": request.app.state.settings.keypairs_per_user,
@@ -40,61 +44,114 @@ def limits(
                 "totalCoresUsed": used["cores"],
                 "totalRAMUsed": used["ram"],
                 "totalFloatingIpsUsed": used["floating_ips"],
-                "totalPortsUsed": used["ports"],
                 "totalServerGroupsUsed": used["server_groups"],
+                "totalSecurityGroupsUsed": 0,
             },
         }
     }
 
 
+# Nova 2.1's limits and quota sets name resources novaflow has no quota for (personality files,
+# security groups, fixed IPs): shown as unlimited, never enforced.
+UNSUPPORTED = quota.UNLIMITED
+UNSUPPORTED_QUOTAS = (
+    "fixed_ips",
+    "security_groups",
+    "security_group_rules",
+    "injected_files",
+    "injected_file_content_bytes",
+    "injected_file_path_bytes",
+)
+# Resources novaflow limits that Nova's quota sets have not: only in os-novaflow-quota-sets.
+EXTENSION_QUOTAS = ("ports",)
+
+
 def _quota_set(
-    project_id: str, hard: dict[str, int], used: dict[str, int] | None
+    request: Request,
+    project_id: str | None,
+    hard: dict[str, int],
+    used: dict[str, int] | None,
+    names: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {"id": project_id}
-    for name in quota.LIMITED:
+    """A quota set as Nova 2.1 shows it (`id` unless None, as in PUT's answer); or, with
+    `names`, those resources only."""
+    limits = dict(hard)
+    if names is None:
+        names = tuple(n for n in quota.LIMITED if n not in EXTENSION_QUOTAS) + UNSUPPORTED_QUOTAS
+        limits |= dict.fromkeys(UNSUPPORTED_QUOTAS, UNSUPPORTED)
+        limits["metadata_items"] = server_metadata.MAX_ITEMS
+        limits["key_pairs"] = request.app.state.settings.keypairs_per_user
+        names += ("metadata_items", "key_pairs")
+    body: dict[str, Any] = {} if project_id is None else {"id": project_id}
+    for name in names:
         body[name] = (
-            hard[name]
+            limits[name]
             if used is None
-            else {"limit": hard[name], "in_use": used[name], "reserved": 0}
+            else {"limit": limits[name], "in_use": used.get(name, 0), "reserved": 0}
         )
     return {"quota_set": body}
 
 
 @router.get("/os-quota-sets/{project_id}", dependencies=[rule("os_compute_api:os-quota-sets:show")])
-def show_quotas(project_id: str, session: SessionDep, ctx: ContextDep) -> dict[str, Any]:
+def show_quotas(
+    project_id: str, request: Request, session: SessionDep, ctx: ContextDep
+) -> dict[str, Any]:
     if project_id != ctx.project_id and not ctx.is_admin:
         raise refusal("os_compute_api:os-quota-sets:show")
-    return _quota_set(project_id, quota.get_limits(session, project_id), None)
+    return _quota_set(request, project_id, quota.get_limits(session, project_id), None)
 
 
 @router.get(
     "/os-quota-sets/{project_id}/detail", dependencies=[rule("os_compute_api:os-quota-sets:detail")]
 )
-def show_quota_usage(project_id: str, session: SessionDep, ctx: ContextDep) -> dict[str, Any]:
+def show_quota_usage(
+    project_id: str, request: Request, session: SessionDep, ctx: ContextDep
+) -> dict[str, Any]:
     if project_id != ctx.project_id and not ctx.is_admin:
         raise refusal("os_compute_api:os-quota-sets:detail")
+    return _quota_set(
+        request, project_id, quota.get_limits(session, project_id), usage(session, project_id)
+    )
+
+
+def usage(session: SessionDep, project_id: str) -> dict[str, int]:
     used = quota.get_usage(session, project_id) | quota.group_usage(session, project_id)
     used["server_group_members"] = 0  # (a limit per group: Nova shows no use of it here)
-    return _quota_set(project_id, quota.get_limits(session, project_id), used)
+    return used
+
+
+@router.get(
+    "/os-novaflow-quota-sets/{project_id}/detail",
+    dependencies=[rule("os_compute_api:os-quota-sets:detail")],
+)
+def show_extension_quota_usage(
+    project_id: str, request: Request, session: SessionDep, ctx: ContextDep
+) -> dict[str, Any]:
+    """novaflow's extension: the limits and use of what Nova's quota sets do not show
+    (ports)."""
+    if project_id != ctx.project_id and not ctx.is_admin:
+        raise refusal("os_compute_api:os-quota-sets:detail")
+    hard = quota.get_limits(session, project_id)
+    return _quota_set(request, project_id, hard, usage(session, project_id), EXTENSION_QUOTAS)
 
 
 @router.get(
     "/os-quota-sets/{project_id}/defaults",
     dependencies=[rule("os_compute_api:os-quota-sets:defaults")],
 )
-def show_default_quotas(project_id: str) -> dict[str, Any]:
-    return _quota_set(project_id, dict(quota.DEFAULT_LIMITS), None)
+def show_default_quotas(project_id: str, request: Request) -> dict[str, Any]:
+    return _quota_set(request, project_id, dict(quota.DEFAULT_LIMITS), None)
 
 
 @router.put(
     "/os-quota-sets/{project_id}", dependencies=[rule("os_compute_api:os-quota-sets:update")]
 )
 def update_quotas(
-    project_id: str, body: Annotated[QuotaSetBody, Body()], db: DbDep
+    project_id: str, request: Request, body: Annotated[QuotaSetBody, Body()], db: DbDep
 ) -> dict[str, Any]:
     updates = {
         k: v for k, v in body.quota_set.model_dump(exclude={"force"}).items() if v is not None
     }
     with db.write() as session:
         limits = quota.set_limits(session, project_id, updates, force=bool(body.quota_set.force))
-        return _quota_set(project_id, limits, None)
+        return _quota_set(request, None, limits, None)  # (Nova's answer has no id)

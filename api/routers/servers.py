@@ -86,7 +86,7 @@ def update_server(
     def rename(session: SessionDep, server: Server) -> dict[str, Any]:
         if body.server.name is not None:
             servers.rename(session, server, body.server.name)
-        return {"server": views.server_view(session, server, ctx)}
+        return {"server": views.server_update_view(session, server, ctx)}
 
     return compute.change(ctx, server_id, rename)
 
@@ -142,6 +142,4 @@ def show_action(
     action = servers.get_action(session, server.id, request_id)
     body = views.action_view(action)
     body["events"] = views.action_events(session, action, ctx)
-    if ctx.is_admin:
-        body["workflow_id"] = action.workflow_id
     return {"instanceAction": body}

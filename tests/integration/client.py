@@ -84,10 +84,14 @@ class NovaClient:
         return str(response.json()["server"]["id"])
 
     def show(self, server_id: str, admin: bool = True) -> dict[str, Any]:
+        """The server's body, with novaflow's extension fields (lock, embedded flavor) from
+        GET /v2.1/os-novaflow-servers/{id} merged in."""
         client = self.admin if admin else self.http
         response = client.get(f"/v2.1/servers/{server_id}")
         assert response.status_code == 200, response.text
-        return response.json()["server"]
+        extension = client.get(f"/v2.1/os-novaflow-servers/{server_id}")
+        assert extension.status_code == 200, extension.text
+        return {**response.json()["server"], **extension.json()["server"]}
 
     def status(self, server_id: str) -> str | None:
         response = self.admin.get(f"/v2.1/servers/{server_id}")
@@ -115,11 +119,14 @@ class NovaClient:
 
     def usage(self) -> dict[str, int]:
         absolute = self.http.get("/v2.1/limits").json()["limits"]["absolute"]
+        # Ports are novaflow's quota, not Nova's: only its extension shows their use.
+        extension = self.http.get(f"/v2.1/os-novaflow-quota-sets/{self.project}/detail")
+        assert extension.status_code == 200, extension.text
         return {
             "instances": absolute["totalInstancesUsed"],
             "cores": absolute["totalCoresUsed"],
             "ram": absolute["totalRAMUsed"],
-            "ports": absolute["totalPortsUsed"],
+            "ports": extension.json()["quota_set"]["ports"]["in_use"],
             "floating_ips": absolute["totalFloatingIpsUsed"],
         }
 
@@ -146,11 +153,11 @@ class NovaClient:
         return self.actions(server_id)
 
     def action(self, server_id: str, request_id: str) -> dict[str, Any]:
-        return dict(
-            self.admin.get(f"/v2.1/servers/{server_id}/os-instance-actions/{request_id}").json()[
-                "instanceAction"
-            ]
-        )
+        """The action (as an admin sees it), with its workflow_id from novaflow's extension."""
+        shown = self.admin.get(f"/v2.1/servers/{server_id}/os-instance-actions/{request_id}")
+        extension = self.admin.get(f"/v2.1/os-novaflow-servers/{server_id}/actions/{request_id}")
+        assert extension.status_code == 200, extension.text
+        return {**shown.json()["instanceAction"], **extension.json()["instanceAction"]}
 
     def rename(self, server_id: str, name: str) -> httpx.Response:
         return self.http.put(f"/v2.1/servers/{server_id}", json={"server": {"name": name}})

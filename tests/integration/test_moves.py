@@ -107,7 +107,7 @@ def test_resize_then_confirm(nova: NovaClient, stack: Stack, server: str) -> Non
     assert nova.usage()["ram"] == before["ram"] + 1536
     assert nova.usage()["cores"] == before["cores"]
     [move] = migrations(nova, instance_uuid=server)
-    assert move["status"] == "finished" and move["migration_type"] == "resize"
+    assert move["status"] == "finished"  # (migration_type is Nova 2.23's: not shown at 2.1)
     assert (move["source_compute"], move["dest_compute"]) == (source, dest)
     assert (move["old_instance_type_id"], move["new_instance_type_id"]) == (1, 2)
     assert nova.action(server, request_id)["action"] == "resize"

@@ -241,11 +241,13 @@ def test_resize_migrate_revert_and_rebuild_between_two_real_hosts(
     assert new_mark != mark and sectors == 20 * SECTORS_PER_GIB
     lap("rebuild")
 
+    # (migration_type is Nova 2.23's, not shown at 2.1: the flavors tell a resize apart.)
     moves = nova.admin.get("/v2.1/os-migrations", params={"instance_uuid": server_id}).json()
-    assert sorted((m["migration_type"], m["status"]) for m in moves["migrations"]) == [
-        ("migration", "reverted"),
-        ("resize", "confirmed"),
-    ]
+    told = {
+        (m["old_instance_type_id"], m["new_instance_type_id"], m["status"])
+        for m in moves["migrations"]
+    }
+    assert told == {(1, 2, "confirmed"), (2, 2, "reverted")}
 
     nova.delete_and_wait(server_id, timeout=BOOT)
     for host in hosts:
