@@ -12,7 +12,7 @@ run: bootstrap
 
 test:
 	@scripts/bootstrap.sh --postgres
-	url=$$(scripts/postgres.sh) && NOVAFLOW_TEST_POSTGRES_URL=$$url .venv/bin/python -m pytest -q
+	url=$$(scripts/postgres.sh) && NOVAFLOW_TEST_POSTGRES_URL=$$url .venv/bin/python -m pytest -q -n 2 --dist loadgroup
 
 lint: bootstrap
 	.venv/bin/ruff check .

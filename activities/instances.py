@@ -67,6 +67,7 @@ def server_template(request: CreateRequest) -> Server:
         key_name=request.key_name,
         user_data=request.user_data,
         metadata_=request.metadata,
+        description=request.description,
         requested_networks=[asdict(p) for p in request.ports],
         server_group_id=request.server_group_id,
     )
@@ -288,6 +289,7 @@ def _record_request(session: Session, inp: ReserveInput) -> list[str]:
         workflow_ids=[
             operation_workflow_id(s.server_id, "create", request.request_id) for s in chosen
         ],
+        tags=request.tags,
     )
     now = servers.utcnow()
     for s in chosen:

@@ -13,19 +13,23 @@ from fastapi import FastAPI, Request
 from temporalio.client import Client
 
 import codec
-from api import auth, codec_server, errors, microversion, request_id, sizelimit, views
+from api import auth, codec_server, errors, microversion, openapi, request_id, sizelimit, views
 from api.auth import NOAUTH_WARNING
 from api.routers import (
     catalog,
+    discovery,
     extensions,
     hosts,
     images,
     keypairs,
     migrations,
     networks,
+    neutron,
     quotas,
     server_groups,
     servers,
+    services,
+    tenant_usage,
     versions,
     zones,
 )
@@ -70,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    openapi.install(app)  # /openapi.json declares every refusal, in Nova's fault shape
 
     @app.middleware("http")
     async def remember_base_url(request: Request, call_next):  # type: ignore[no-untyped-def]
@@ -111,8 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(request_id.RequestId)
 
     for module in (
-        servers, catalog, networks, quotas, hosts, server_groups, zones, keypairs, migrations,
-        images, codec_server, versions, extensions,
+        servers, catalog, networks, quotas, hosts, services, tenant_usage, server_groups, zones,
+        keypairs, migrations, images, neutron, discovery, codec_server, versions, extensions,
     ):  # fmt: skip
         app.include_router(module.router)
 

@@ -147,9 +147,12 @@ def check_listen_address(settings: Settings, host: str) -> None:
 
 Authenticator = Callable[[Headers], Awaitable[RequestContext]]
 
-# Served to anyone: the versions document and the API's own docs.
+# Served to anyone: the versions documents (the compute API's, and the image, network and
+# identity endpoints': api/routers/discovery.py) and the API's own docs.
 PUBLIC_PATHS = frozenset(
-    {"/", "/v2.1", "/v2.1/", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+    {"/", "/v2.1", "/v2.1/", "/image", "/image/", "/network", "/network/"}
+    | {"/identity", "/identity/", "/identity/v3", "/identity/v3/"}
+    | {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 )
 
 

@@ -209,7 +209,8 @@ class ComputeAPI:
 
         def body() -> dict[str, object]:
             with self.db.read() as session:
-                return views.server_view(session, self.visible_in(session, ctx, server_id), ctx)
+                server = self.visible_in(session, ctx, server_id)
+                return views.server_rebuild_view(session, server, ctx)
 
         return ticket, await run_in_threadpool(body)
 

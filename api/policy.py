@@ -46,6 +46,18 @@ RULES: dict[str, Who] = {
     "os_compute_api:os-instance-actions:list":          READER,
     "os_compute_api:os-instance-actions:show":          READER,
     "os_compute_api:os-server-diagnostics":             ADMIN,
+    "os_compute_api:servers:show:host_status":          ADMIN,   # Nova 2.16
+    "os_compute_api:servers:migrations:index":          ADMIN,   # Nova 2.23
+    "os_compute_api:servers:migrations:show":           ADMIN,   # Nova 2.23
+    "os_compute_api:servers:migrations:delete":         ADMIN,   # Nova 2.24
+    "os_compute_api:servers:migrations:force_complete": ADMIN,   # Nova 2.22
+    # server tags (Nova 2.26)
+    "os_compute_api:os-server-tags:index":              READER,
+    "os_compute_api:os-server-tags:show":               READER,
+    "os_compute_api:os-server-tags:update":             MEMBER,
+    "os_compute_api:os-server-tags:update_all":         MEMBER,
+    "os_compute_api:os-server-tags:delete":             MEMBER,
+    "os_compute_api:os-server-tags:delete_all":         MEMBER,
     "novaflow:os-instance-actions:workflow":            ADMIN,  # os-novaflow-servers' actions
     # server metadata
     "os_compute_api:server-metadata:index":             READER,
@@ -63,6 +75,7 @@ RULES: dict[str, Who] = {
     "os_compute_api:servers:resize":                    MEMBER,
     "os_compute_api:servers:confirm_resize":            MEMBER,
     "os_compute_api:servers:revert_resize":             MEMBER,
+    "os_compute_api:servers:trigger_crash_dump":        MEMBER,  # Nova 2.17
     "os_compute_api:os-pause-server:pause":             MEMBER,
     "os_compute_api:os-pause-server:unpause":           MEMBER,
     "os_compute_api:os-suspend-server:suspend":         MEMBER,
@@ -76,6 +89,11 @@ RULES: dict[str, Who] = {
     "os_compute_api:os-hypervisors:list":               ADMIN,
     "os_compute_api:os-hypervisors:list-detail":        ADMIN,
     "os_compute_api:os-hypervisors:show":               ADMIN,
+    "os_compute_api:os-services:list":                  ADMIN,
+    "os_compute_api:os-services:update":                ADMIN,
+    "os_compute_api:os-services:delete":                ADMIN,
+    "os_compute_api:os-simple-tenant-usage:list":       ADMIN,
+    "os_compute_api:os-simple-tenant-usage:show":       READER,  # of the project; admin: any
     "os_compute_api:os-availability-zone:list":         ANYONE,
     "os_compute_api:os-availability-zone:detail":       ADMIN,
     # quotas and limits
@@ -101,9 +119,11 @@ RULES: dict[str, Who] = {
     "get_port":                                         READER,
     "create_port":                                      MEMBER,
     "delete_port":                                      MEMBER,
+    "get_network":                                      READER,  # the network service's list
     # flavors and Nova's image proxy: any caller (Nova checks no rule to read them)
     "os_compute_api:flavors:index":                     ANYONE,
     "os_compute_api:flavors:show":                      ANYONE,
+    "os_compute_api:os-flavor-extra-specs:index":       READER,  # shown in flavors (2.61)
     "os_compute_api:images:index":                      READER,
     "os_compute_api:images:show":                       READER,
     # the image service (Glance's rule names): reads for readers, writes for admins

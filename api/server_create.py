@@ -77,6 +77,8 @@ def build_reserve_input(
         key_name=spec.key_name,
         user_data=spec.user_data,
         metadata=dict(spec.metadata),
+        description=spec.description,
+        tags=list(spec.tags or []),
         image_content=image_content(images.content_of(session, image)),
     )
     return ReserveInput(request=request, servers=servers, min_count=spec.min_count)
@@ -137,19 +139,8 @@ def _port_requests(
     networks = body.server.networks
     if networks == "none":
         return []
-    if networks == "auto":
-        candidates = session.exec(
-            select(Network)
-            .where(col(Network.external).is_(False))
-            .where((col(Network.project_id) == ctx.project_id) | col(Network.project_id).is_(None))
-            .order_by(col(Network.project_id).is_(None), Network.name)
-        ).all()
-        if not candidates:
-            raise Invalid(
-                "Invalid input for field/attribute networks. No network is available "
-                "to allocate automatically"
-            )
-        return [PortRequest(network_id=candidates[0].id)]
+    if networks is None or networks == "auto":
+        return _available_network(session, ctx, auto=networks == "auto")
 
     requests: list[PortRequest] = []
     seen_ports: set[str] = set()
@@ -204,6 +195,26 @@ def _port_requests(
             )
         )
     return requests
+
+
+def _available_network(session: Session, ctx: RequestContext, auto: bool) -> list[PortRequest]:
+    """The network a server gets when the request names none: the one network the project
+    may use (its own or a shared one; 409 if there are several, as Nova's NetworkAmbiguous).
+    With none, a server of "auto" (2.37) is refused (there is no auto-allocated topology to
+    make one), one that left `networks` out (before 2.37) has no network, as Nova's."""
+    candidates = session.exec(
+        select(Network)
+        .where(col(Network.external).is_(False))
+        .where((col(Network.project_id) == ctx.project_id) | col(Network.project_id).is_(None))
+    ).all()
+    if len(candidates) > 1:
+        raise Conflict("Multiple possible networks found, use a Network ID to be more specific.")
+    if not candidates and auto:
+        raise Invalid(
+            "Invalid input for field/attribute networks. Unable to automatically allocate a "
+            f"network for project {ctx.project_id}"
+        )
+    return [PortRequest(network_id=network.id) for network in candidates]
 
 
 def _check_fixed_ip(

@@ -7,15 +7,19 @@ import hashlib
 import json
 import re
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlmodel import Session, col, select
 
 from api.auth import RequestContext
 from api.microversion import current
-from novaflow import ipam, server_groups
+from novaflow import ipam, server_groups, server_tags
+from novaflow.errors import NotFound
 from novaflow.hosts import heartbeat_fresh
+from novaflow.images import KERNEL_ID, RAMDISK_ID
 from novaflow.ipam import PortView
 from novaflow.models import (
     Flavor,
@@ -30,6 +34,7 @@ from novaflow.models import (
     utcnow,
 )
 from novaflow.networks import NetworkUsage
+from novaflow.servers import hostname_for
 from novaflow.states import LIBVIRT_POWER_STATE, PowerState, derive_status
 from workflows.contracts import DomainDiagnostics
 
@@ -53,12 +58,15 @@ def links(kind: str, item_id: str) -> list[dict[str, str]]:
     ]
 
 
-def flavor_view(flavor: Flavor, detail: bool = True) -> dict[str, Any]:
+def flavor_view(flavor: Flavor, detail: bool = True, extra_specs: bool = False) -> dict[str, Any]:
+    """A flavor; its extra specs (2.61) only with `extra_specs` (the caller may read them)."""
     body: dict[str, Any] = {
         "id": flavor.id,
         "name": flavor.name,
         "links": links("flavors", flavor.id),
     }
+    if current.get() >= (2, 55):
+        body["description"] = None  # (the seeded flavors have none)
     if detail:
         body.update(
             vcpus=flavor.vcpus,
@@ -72,6 +80,8 @@ def flavor_view(flavor: Flavor, detail: bool = True) -> dict[str, Any]:
                 "rxtx_factor": 1.0,
             },
         )
+        if extra_specs and current.get() >= (2, 61):
+            body["extra_specs"] = {}  # (the seeded flavors have none)
     return body
 
 
@@ -131,11 +141,12 @@ def server_summary(server: Server) -> dict[str, Any]:
     return {"id": server.id, "name": server.name, "links": links("servers", server.id)}
 
 
-# What PUT /servers/{id} answers with at 2.1: Nova's basic view, none of the extensions' fields.
+# What PUT /servers/{id} and rebuild answer with: Nova's basic view, none of the extensions'
+# fields; those of later versions only from theirs (server_view adds them by version).
 UPDATE_FIELDS = (
     "id", "name", "status", "tenant_id", "user_id", "metadata", "hostId", "image", "flavor",
     "created", "updated", "addresses", "accessIPv4", "accessIPv6", "links", "progress",
-    "OS-DCF:diskConfig", "fault",
+    "OS-DCF:diskConfig", "fault", "locked", "description", "tags",
 )  # fmt: skip
 
 
@@ -149,7 +160,24 @@ def server_update_view(session: Session, server: Server, ctx: RequestContext) ->
     return body
 
 
-def server_view(session: Session, server: Server, ctx: RequestContext) -> dict[str, Any]:
+def server_rebuild_view(session: Session, server: Server, ctx: RequestContext) -> dict[str, Any]:
+    """The rebuild's answer: the update's view, with the key (2.54) and user data (2.57) the
+    rebuild may have replaced."""
+    body = server_update_view(session, server, ctx)
+    version = current.get()
+    if version >= (2, 54):
+        body["key_name"] = server.key_name
+    if version >= (2, 57):
+        body["user_data"] = server.user_data
+    return body
+
+
+def server_view(
+    session: Session, server: Server, ctx: RequestContext, down_after: timedelta | None = None
+) -> dict[str, Any]:
+    """A server as GET /servers/{id} shows it at the negotiated version; with `down_after`
+    (how long a host may miss heartbeats; given for a caller whom the policy lets see it),
+    its host's status too (2.16)."""
     flavor = session.get(Flavor, server.flavor_id)
     body: dict[str, Any] = {
         "id": server.id,
@@ -198,13 +226,13 @@ def server_view(session: Session, server: Server, ctx: RequestContext) -> dict[s
             }
         )
         if version >= (2, 3):
-            body.update(
-                {
-                    "OS-EXT-SRV-ATTR:reservation_id": server.reservation_id,
-                    "OS-EXT-SRV-ATTR:launch_index": server.launch_index,
-                    "OS-EXT-SRV-ATTR:user_data": server.user_data,
-                }
-            )
+            body.update(extended_attributes(session, server))
+    if version >= (2, 16) and down_after is not None:
+        body["host_status"] = host_status(session, server, down_after)
+    if version >= (2, 19):
+        body["description"] = server.description
+    if version >= (2, 26):
+        body["tags"] = server_tags.tags_of(session, server.id)
     if server.vm_state == "error" and server.fault_message:
         message = server.fault_message
         if not ctx.is_admin:
@@ -220,10 +248,43 @@ def server_view(session: Session, server: Server, ctx: RequestContext) -> dict[s
     return body
 
 
-def embedded_flavor(server: Server, flavor: Flavor | None) -> dict[str, Any]:
-    """The flavor a server was built with, as Nova embeds it from 2.47."""
+def extended_attributes(session: Session, server: Server) -> dict[str, Any]:
+    """The admin's extended server attributes Nova adds at 2.3. The kernel and ramdisk are the
+    image's (its properties name them, "" if it has none); the root disk is vda once a host
+    built the domain."""
+    image = session.get(Image, server.image_id)
+    properties = image.properties if image is not None else {}
     return {
-        "id": server.flavor_id,
+        "OS-EXT-SRV-ATTR:reservation_id": server.reservation_id,
+        "OS-EXT-SRV-ATTR:launch_index": server.launch_index,
+        "OS-EXT-SRV-ATTR:hostname": hostname(server),
+        "OS-EXT-SRV-ATTR:kernel_id": properties.get(KERNEL_ID, ""),
+        "OS-EXT-SRV-ATTR:ramdisk_id": properties.get(RAMDISK_ID, ""),
+        "OS-EXT-SRV-ATTR:root_device_name": "/dev/vda" if server.host else None,
+        "OS-EXT-SRV-ATTR:user_data": server.user_data,
+    }
+
+
+def hostname(server: Server) -> str:
+    """The guest's hostname, set when the server was created (a rename keeps it, as Nova's)."""
+    return server.hostname or hostname_for(server.name, server.id)
+
+
+def host_status(session: Session, server: Server, down_after: timedelta) -> str:
+    """Nova's host_status (2.16): UP, DOWN (no heartbeat, or forced down), MAINTENANCE (the
+    host is disabled), or "" for a server without a host."""
+    host = session.get(Host, server.host) if server.host else None
+    if host is None:
+        return ""
+    if not heartbeat_fresh(host, utcnow(), down_after):
+        return "DOWN"
+    return "UP" if host.enabled else "MAINTENANCE"
+
+
+def embedded_flavor(server: Server, flavor: Flavor | None) -> dict[str, Any]:
+    """The flavor a server was built with, as Nova embeds it from 2.47 (without its id: the
+    flavor may be gone or changed since)."""
+    return {
         "original_name": flavor.name if flavor else server.flavor_id,
         "vcpus": server.vcpus,
         "ram": server.memory_mb,
@@ -241,7 +302,10 @@ def server_extension_view(session: Session, server: Server) -> dict[str, Any]:
         "id": server.id,
         "locked": server.locked,
         "locked_reason": server.locked_reason,
-        "flavor": embedded_flavor(server, session.get(Flavor, server.flavor_id)),
+        "flavor": {
+            "id": server.flavor_id,
+            **embedded_flavor(server, session.get(Flavor, server.flavor_id)),
+        },
     }
 
 
@@ -320,8 +384,8 @@ def action_events(
         if version >= (2, 62):
             event["hostId"] = host_id(action.project_id, row.host)  # for everyone
         if names is None:
-            if version >= (2, 62):
-                event["host"] = row.host
+            if version >= (2, 62):  # ("" for a step of the control plane, which has none)
+                event["host"] = row.host or ""
             event["traceback"] = row.details
         elif row.details and version >= (2, 84):
             event["details"] = names.hide(row.details)
@@ -343,19 +407,71 @@ def interface_view(port: PortView) -> dict[str, Any]:
     }
 
 
-def diagnostics_view(host: str, info: DomainDiagnostics) -> dict[str, Any]:
-    """Nova's server diagnostics (admin), from what libvirt on the host reported."""
-    state = LIBVIRT_POWER_STATE.get(info.state, PowerState.NOSTATE) if info.defined else None
+# Nova's names of power states in the standard diagnostics (2.48).
+DIAGNOSTICS_STATE = {
+    PowerState.NOSTATE: "pending",
+    PowerState.RUNNING: "running",
+    PowerState.PAUSED: "paused",
+    PowerState.SHUTDOWN: "shutdown",
+    PowerState.CRASHED: "crashed",
+    PowerState.SUSPENDED: "suspended",
+}
+# A network interface's counters in the standard diagnostics: libvirt's test driver keeps none.
+NIC_COUNTERS = (
+    "rx_octets", "rx_errors", "rx_drop", "rx_packets", "rx_rate",
+    "tx_octets", "tx_errors", "tx_drop", "tx_packets", "tx_rate",
+)  # fmt: skip
+DISK_COUNTERS = ("read_bytes", "read_requests", "write_bytes", "write_requests", "errors_count")
+
+
+def _check_defined(info: DomainDiagnostics, server_id: str) -> None:
+    if not info.defined:  # as Nova's libvirt driver: no domain, no instance
+        raise NotFound(f"Instance {server_id} could not be found on its host.")
+
+
+def diagnostics_view(host: str, server_id: str, info: DomainDiagnostics) -> dict[str, Any]:
+    """Nova's standard server diagnostics (2.48), from what libvirt on the host reported.
+    libvirt reports the domain's CPU time as a whole: one cpu_details entry, without an id.
+    What it was not asked for (counters, usage) is null, as Nova leaves what a driver lacks."""
+    _check_defined(info, server_id)
+    state = LIBVIRT_POWER_STATE.get(info.state, PowerState.NOSTATE)
     return {
-        "state": state.name.lower() if state is not None else "not defined",
+        "state": DIAGNOSTICS_STATE[state],
         "driver": "libvirt",
         "hypervisor": host,
+        "hypervisor_os": None,
+        "uptime": None,
+        "config_drive": False,
         "num_cpus": info.vcpus,
-        "memory_details": {"maximum": info.memory_mb},
-        "cpu_details": [{"time": info.cpu_time_ns}],
-        "nic_details": [{"mac_address": mac} for mac in info.mac_addresses],
         "num_nics": len(info.mac_addresses),
+        "num_disks": 1,
+        "memory_details": {"maximum": info.memory_mb, "used": None},
+        "cpu_details": [{"id": None, "time": info.cpu_time_ns, "utilisation": None}],
+        "nic_details": [
+            {"mac_address": mac, **dict.fromkeys(NIC_COUNTERS)} for mac in info.mac_addresses
+        ],
+        "disk_details": [dict.fromkeys(DISK_COUNTERS)],
     }
+
+
+def libvirt_diagnostics_view(server_id: str, info: DomainDiagnostics) -> dict[str, Any]:
+    """Server diagnostics before 2.48: Nova passed on the driver's own keys; libvirt's are
+    `memory` (KiB), `cpu<N>_time` (ns) and per-device counters. Only those libvirt reported
+    here are shown: the memory, and the CPU time (as cpu0's when the domain has one vCPU,
+    for libvirt's whole-domain figure cannot be split per vCPU)."""
+    _check_defined(info, server_id)
+    body: dict[str, Any] = {"memory": info.memory_mb * 1024}
+    if info.vcpus == 1:
+        body["cpu0_time"] = info.cpu_time_ns
+    return body
+
+
+def next_page_links(path: str, query: list[tuple[str, str]], marker: str) -> list[dict[str, str]]:
+    """The `next` link of a full page (Nova's collection links): the same request (`path`, its
+    `query`), after the last item seen."""
+    kept = [(name, value) for name, value in query if name != "marker"]
+    href = f"{base_url.get()}{path}?{urlencode([*kept, ('marker', marker)])}"
+    return [{"rel": "next", "href": href}]
 
 
 def create_answer(server_id: str, admin_pass: str) -> dict[str, Any]:
@@ -422,19 +538,32 @@ def group_view(session: Session, group: ServerGroup) -> dict[str, Any]:
     return body
 
 
-def hypervisor_view(host: Host, down_after: timedelta) -> dict[str, Any]:
-    """A hypervisor as Nova 2.1 shows it (cpu_info is a JSON text there)."""
+@dataclass(frozen=True)
+class NumberedHost:
+    """A host with its integer id (its ComputeService row's), which Nova shows before 2.53."""
+
+    host: Host
+    number: int
+
+
+def hypervisor_view(row: NumberedHost, down_after: timedelta) -> dict[str, Any]:
+    """A hypervisor as Nova shows it: its id and its service's an integer before 2.53, the
+    host's uuid from 2.53; cpu_info a JSON text before 2.28, an object from 2.28."""
+    host = row.host
     up = heartbeat_fresh(host, utcnow(), down_after)
+    version = current.get()
+    public_id: int | str = host.id if version >= (2, 53) else row.number
+    cpu_info = {"arch": host.arch}
     return {
-        "id": host.id,
+        "id": public_id,
         "hypervisor_hostname": host.name,
-        "service": {"host": host.name, "id": host.id, "disabled_reason": host.disabled_reason},
+        "service": {"host": host.name, "id": public_id, "disabled_reason": host.disabled_reason},
         "state": "up" if up else "down",
         "status": "enabled" if host.enabled else "disabled",
         "hypervisor_type": host.hypervisor_type,
         "hypervisor_version": 1000000,
         "host_ip": None,
-        "cpu_info": json.dumps({"arch": host.arch}),
+        "cpu_info": cpu_info if version >= (2, 28) else json.dumps(cpu_info),
         "current_workload": 0,
         "vcpus": host.vcpus,
         "vcpus_used": host.vcpus_used,
@@ -513,6 +642,8 @@ def glance_image_view(image: Image) -> dict[str, Any]:
         "os_hash_value": image.os_hash_value,
         "visibility": "public",
         "protected": False,
+        "os_hidden": False,
+        "virtual_size": None,  # not measured (Glance too leaves it null until it knows)
         "owner": image.owner,
         "tags": [],
         "created_at": iso(image.created_at),
@@ -520,4 +651,33 @@ def glance_image_view(image: Image) -> dict[str, Any]:
         "self": f"/v2/images/{image.id}",
         "file": f"/v2/images/{image.id}/file",
         "schema": "/v2/schemas/image",
+    }
+
+
+def neutron_network_view(usage: NetworkUsage) -> dict[str, Any]:
+    """A network as Neutron's v2.0 API shows it (what `openstack server create --network`
+    reads to find one by name). A network of no project is shared with every project."""
+    network, subnet = usage.network, usage.subnet
+    owner = network.project_id or ""
+    return {
+        "id": network.id,
+        "name": network.name,
+        "description": "",
+        "status": "ACTIVE",
+        "admin_state_up": True,
+        "shared": network.project_id is None,
+        "router:external": network.external,
+        "subnets": [subnet.id] if subnet else [],
+        "project_id": owner,
+        "tenant_id": owner,
+        "mtu": 1500,
+        "port_security_enabled": False,  # no security groups are enforced
+        "availability_zone_hints": [],
+        "availability_zones": [],
+        "ipv4_address_scope": None,
+        "ipv6_address_scope": None,
+        "tags": [],
+        "revision_number": 0,
+        "created_at": iso(network.created_at),
+        "updated_at": iso(network.created_at),
     }

@@ -15,19 +15,30 @@ Modes:
   hold       block while the entry stays in the file (polling every 50 ms and calling on_wait,
              so an activity keeps heartbeating), then re-evaluate: gone -> proceed
 
+Every activity also has two positions of its own, checked by the workers' StepFaults
+interceptor (workers/step_faults.py) around the activity's body: `<activity>:before` and
+`<activity>:after` (the body returned, its side effects done, Temporal not yet told). They are
+what the crash matrix (tests/integration/test_crash_matrix.py) holds.
+
+A fault may be scoped to one server: the key `<step>@<scope>` applies only to a step working for
+that server, named by its id or its name (`set_fault(..., scope=...)`), so many tests can hold
+the same step for servers of their own at once.
+
 Use set_fault() / clear_faults() to edit the file (atomically) from tests or drill scripts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +70,9 @@ FAULT_STEPS = (
 )
 CONTROL_STEPS = FAULT_STEPS[FAULT_STEPS.index("reserve_quota") :]
 COMMITTED = ":committed"
+BEFORE, AFTER = ":before", ":after"  # around every activity (workers/step_faults.py)
 FAULT_MODES = ("fail", "transient", "hold")
+SCOPE = "@"
 
 
 def after_commit(step: str) -> str:
@@ -67,6 +80,26 @@ def after_commit(step: str) -> str:
     Temporal hears the step is done: a worker killed there proves the step idempotent (its
     retry finds its own write)."""
     return f"{step}{COMMITTED}"
+
+
+def around(activity_name: str, position: str) -> str:
+    """An activity's own fault position: `position` is BEFORE or AFTER."""
+    if position not in (BEFORE, AFTER):
+        raise ValueError(f"position: must be {BEFORE!r} or {AFTER!r} (got {position!r})")
+    return f"{activity_name}{position}"
+
+
+def is_known_step(step: str) -> bool:
+    if step in FAULT_STEPS:
+        return True
+    if step.endswith(COMMITTED):
+        return step.removesuffix(COMMITTED) in CONTROL_STEPS
+    name, _, position = step.rpartition(":")
+    return name.isidentifier() and f":{position}" in (BEFORE, AFTER)
+
+
+def fault_key(step: str, scope: str | None = None) -> str:
+    return step if scope is None else f"{step}{SCOPE}{scope}"
 
 
 HOLD_POLL_SECONDS = 0.05
@@ -121,39 +154,90 @@ class FaultInjector:
             self._cache_key, self._cache = key, parsed
         return parsed
 
-    def check(self, step: str, on_wait: Callable[[], None] | None = None) -> None:
+    def scoped(self, step: str) -> bool:
+        """Whether a fault scoped to some server is armed for `step`."""
+        prefix = fault_key(step, "")
+        return any(key.startswith(prefix) for key in self.faults())
+
+    def _applicable(self, step: str, scopes: Iterable[str]) -> tuple[str, dict[str, Any]] | None:
+        """The fault entry that applies to `step` (its key and entry): one scoped to a server
+        the step works for (`scopes`: its id and name), else an unscoped one."""
+        faults = self.faults()
+        for scope in sorted(scopes):
+            entry = faults.get(fault_key(step, scope))
+            if entry is not None:
+                return fault_key(step, scope), entry
+        entry = faults.get(step)
+        return (step, entry) if entry is not None else None
+
+    def _act(self, step: str, entry: dict[str, Any]) -> bool:
+        """Raise for `fail` and `transient`; True for a hold; False for what is ignored."""
+        mode = entry.get("mode")
+        message = str(entry.get("message") or f"injected: {step} {mode}")
+        if mode == "fail":
+            raise HostFailure(message)
+        if mode == "transient":
+            raise HypervisorError(message)
+        if mode != "hold":
+            log.warning("ignoring unknown fault mode %r for step %r", mode, step)
+            return False
+        return True
+
+    def check(
+        self,
+        step: str,
+        on_wait: Callable[[], None] | None = None,
+        scopes: Iterable[str] = (),
+    ) -> None:
         """Apply the fault configured for `step`, if any (see the module docstring)."""
-        marker = holding_marker(self.path.parent, step)
+        markers: set[Path] = set()
         try:
-            while True:
-                entry = self.faults().get(step)
-                if entry is None:
+            while (found := self._applicable(step, scopes)) is not None:
+                key, entry = found
+                if not self._act(step, entry):
                     return
-                mode = entry.get("mode")
-                message = str(entry.get("message") or f"injected: {step} {mode}")
-                if mode == "fail":
-                    raise HostFailure(message)
-                if mode == "transient":
-                    raise HypervisorError(message)
-                if mode != "hold":
-                    log.warning("ignoring unknown fault mode %r for step %r", mode, step)
-                    return
+                marker = holding_marker(self.path.parent, key)
                 marker.touch()  # a drill can wait until a worker is really inside the step
+                markers.add(marker)
                 if on_wait is not None:
                     on_wait()
                 time.sleep(HOLD_POLL_SECONDS)
         finally:
-            marker.unlink(missing_ok=True)
+            for marker in markers:
+                marker.unlink(missing_ok=True)
+
+    async def check_async(
+        self,
+        step: str,
+        on_wait: Callable[[], None] | None = None,
+        scopes: Iterable[str] = (),
+    ) -> None:
+        """`check` for an event loop: a hold waits without blocking the loop."""
+        markers: set[Path] = set()
+        try:
+            while (found := self._applicable(step, scopes)) is not None:
+                key, entry = found
+                if not self._act(step, entry):
+                    return
+                marker = holding_marker(self.path.parent, key)
+                marker.touch()
+                markers.add(marker)
+                if on_wait is not None:
+                    on_wait()
+                await asyncio.sleep(HOLD_POLL_SECONDS)
+        finally:
+            for marker in markers:
+                marker.unlink(missing_ok=True)
 
 
-def holding_marker(state_dir: Path, step: str) -> Path:
-    """A file that exists while a worker is held inside `step` (left behind if it is killed
-    there: clear_faults removes it)."""
-    return Path(state_dir) / f"holding.{step}"
+def holding_marker(state_dir: Path, key: str) -> Path:
+    """A file that exists while a worker is held by the fault `key` (a step, or a step scoped
+    to a server): left behind if it is killed there, clear_faults removes it."""
+    return Path(state_dir) / f"holding.{key}"
 
 
-def is_holding(state_dir: Path, step: str) -> bool:
-    return holding_marker(state_dir, step).exists()
+def is_holding(state_dir: Path, step: str, scope: str | None = None) -> bool:
+    return holding_marker(state_dir, fault_key(step, scope)).exists()
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -164,35 +248,53 @@ def _read(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def set_fault(state_dir: Path, step: str, mode: str, message: str | None = None) -> None:
-    """Arm a fault for `step` (tests and drills only)."""
-    known = step in FAULT_STEPS or (
-        step.endswith(COMMITTED) and step.removesuffix(COMMITTED) in CONTROL_STEPS
-    )
-    if not known:
+@contextlib.contextmanager
+def _editing(path: Path) -> Iterator[None]:
+    """One edit of the fault file at a time (tests arm faults from many threads): a lock file
+    beside it, so no edit is lost to another's read-modify-write."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def set_fault(
+    state_dir: Path, step: str, mode: str, message: str | None = None, scope: str | None = None
+) -> None:
+    """Arm a fault for `step` (tests and drills only); `scope`: only for that server (its id or
+    name)."""
+    if not is_known_step(step):
         raise ValueError(
-            f"step: must be one of {FAULT_STEPS}, or a control step + {COMMITTED!r} (got {step!r})"
+            f"step: must be one of {FAULT_STEPS}, a control step + {COMMITTED!r}, or an "
+            f"activity + {BEFORE!r} or {AFTER!r} (got {step!r})"
         )
     if mode not in FAULT_MODES:
         raise ValueError(f"mode: must be one of {FAULT_MODES} (got {mode!r})")
     path = Path(state_dir) / FAULTS_FILE
-    faults = _read(path)
     entry: dict[str, str] = {"mode": mode}
     if message is not None:
         entry["message"] = message
-    faults[step] = entry
-    write_atomic(path, json.dumps(faults, indent=2, sort_keys=True) + "\n")
+    with _editing(path):
+        faults = _read(path)
+        faults[fault_key(step, scope)] = entry
+        write_atomic(path, json.dumps(faults, indent=2, sort_keys=True) + "\n")
 
 
-def clear_faults(state_dir: Path, step: str | None = None) -> None:
-    """Disarm the fault for `step`, or all faults (removing faults.json) when step is None."""
+def clear_faults(state_dir: Path, step: str | None = None, scope: str | None = None) -> None:
+    """Disarm the fault for `step` (scoped to `scope`, if given), or all faults (removing
+    faults.json) when step is None."""
     path = Path(state_dir) / FAULTS_FILE
     if step is None:
         path.unlink(missing_ok=True)
         for marker in Path(state_dir).glob("holding.*"):  # of workers killed while held
             marker.unlink(missing_ok=True)
         return
-    holding_marker(state_dir, step).unlink(missing_ok=True)
-    faults = _read(path)
-    if faults.pop(step, None) is not None:
-        write_atomic(path, json.dumps(faults, indent=2, sort_keys=True) + "\n")
+    key = fault_key(step, scope)
+    holding_marker(state_dir, key).unlink(missing_ok=True)
+    with _editing(path):
+        faults = _read(path)
+        if faults.pop(key, None) is not None:
+            write_atomic(path, json.dumps(faults, indent=2, sort_keys=True) + "\n")

@@ -8,7 +8,7 @@ from sqlmodel import Session, col, select
 
 from novaflow.errors import NotFound
 from novaflow.images import KERNEL_ID, RAMDISK_ID
-from novaflow.models import Claim, Host, Image, Server, utcnow
+from novaflow.models import Claim, ComputeService, Host, Image, Server, utcnow
 
 
 def register_host(
@@ -33,11 +33,17 @@ def register_host(
     host.availability_zone = availability_zone
     host.last_heartbeat = utcnow()
     session.flush()
+    if session.exec(select(ComputeService).where(ComputeService.host == name)).first() is None:
+        session.add(ComputeService(host=name))  # its os-services id (see ComputeService)
+        session.flush()
     return host
 
 
 def heartbeat_fresh(host: Host, now: datetime, down_after: timedelta) -> bool:
-    """A host is up while its compute worker heartbeats (Nova's servicegroup)."""
+    """A host is up while its compute worker heartbeats (Nova's servicegroup), unless an
+    operator forced it down (os-services): then it is down at once, heartbeat or not."""
+    if host.forced_down:
+        return False
     return host.last_heartbeat is not None and now - host.last_heartbeat <= down_after
 
 
@@ -104,6 +110,28 @@ def heartbeat(session: Session, name: str) -> None:
 
 def all_hosts(session: Session) -> list[Host]:
     return list(session.exec(select(Host).order_by(Host.name)))
+
+
+def numbered_hosts(session: Session) -> list[tuple[Host, int]]:
+    """Every host with the integer id of its ComputeService row (0 if it has none yet), in
+    that id's order (Nova lists hypervisors by id)."""
+    rows = session.exec(
+        select(Host, ComputeService.id)
+        .outerjoin(ComputeService, col(ComputeService.host) == col(Host.name))
+        .order_by(col(ComputeService.id), col(Host.name))
+    )
+    return [(host, number or 0) for host, number in rows]
+
+
+def servers_on(session: Session, host: str) -> list[Server]:
+    """The servers (not deleted) a host holds, oldest first."""
+    return list(
+        session.exec(
+            select(Server)
+            .where(Server.host == host, col(Server.deleted).is_(False))
+            .order_by(col(Server.created_at))
+        )
+    )
 
 
 def find_host(session: Session, id_or_name: str) -> Host:

@@ -223,10 +223,20 @@ def get(session: Session, user_id: str, name: str) -> KeyPair:
     return keypair
 
 
-def list_for_user(session: Session, user_id: str) -> list[KeyPair]:
-    return list(
-        session.exec(select(KeyPair).where(KeyPair.user_id == user_id).order_by(KeyPair.name))
-    )
+def list_for_user(
+    session: Session, user_id: str, limit: int | None = None, marker: str | None = None
+) -> list[KeyPair]:
+    """The user's keypairs by name; a page of them after the keypair named `marker` (Invalid
+    if the user has none such), at most `limit`."""
+    statement = select(KeyPair).where(KeyPair.user_id == user_id)
+    if marker is not None:
+        if find(session, user_id, marker) is None:
+            raise Invalid(f"Marker {marker} could not be found.")
+        statement = statement.where(col(KeyPair.name) > marker)
+    statement = statement.order_by(col(KeyPair.name))
+    if limit is not None:
+        statement = statement.limit(limit)
+    return list(session.exec(statement))
 
 
 def count(session: Session, user_id: str) -> int:

@@ -135,8 +135,23 @@ class Host(SQLModel, table=True):
     running_vms: int = 0
     enabled: bool = True
     disabled_reason: str | None = None
+    # An operator's word that the host is down (Nova's forced_down): down whatever it
+    # heartbeats, so that its servers can be evacuated before the heartbeat times out.
+    forced_down: bool = False
     last_heartbeat: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class ComputeService(SQLModel, table=True):
+    """The integer id a host's nova-compute service has in os-services before 2.53 (Nova's
+    services.id; from 2.53 the host's uuid is used). Only the id: the service's state
+    (enabled, disabled_reason, forced_down) is the Host's, where the scheduler reads it. A
+    table of its own because only a primary key counts up by itself in SQLite."""
+
+    __table_args__ = {"sqlite_autoincrement": True}  # never reused after a delete, as Nova's
+
+    id: int | None = Field(default=None, primary_key=True)
+    host: str = Field(foreign_key="host.name", unique=True)
 
 
 class Claim(SQLModel, table=True):
@@ -181,6 +196,13 @@ class ServerGroupMember(SQLModel, table=True):
     server_id: str = Field(primary_key=True)
 
 
+class ServerTag(SQLModel, table=True):
+    """One of a server's tags (Nova 2.26): a short text a user filters servers by."""
+
+    server_id: str = Field(primary_key=True)
+    tag: str = Field(primary_key=True)
+
+
 class Server(SQLModel, table=True):
     id: str = Field(default_factory=new_id, primary_key=True)
     name: str
@@ -207,6 +229,8 @@ class Server(SQLModel, table=True):
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
     server_group_id: str | None = None
+    description: str | None = None  # Nova 2.19
+    hostname: str | None = None  # the guest's, from its first name (Nova's, shown from 2.3)
     # Nova's lock: a locked server refuses actions from non-admins; locked_by is "owner" (a user
     # of its project locked it) or "admin" (an admin of another project did).
     locked: bool = False

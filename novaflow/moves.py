@@ -25,6 +25,7 @@ from novaflow import placement, quota, servers
 from novaflow.errors import Conflict, Invalid, NotFound
 from novaflow.models import Claim, Flavor, Host, Image, Migration, Server, utcnow
 from novaflow.resources import Resources
+from novaflow.sqlutil import aware
 from novaflow.states import PowerState, TaskState, VmState
 
 MIGRATION_TYPES = {"resize": "resize", "migrate": "migration"}
@@ -405,10 +406,22 @@ class MigrationFilters:
 
 
 def list_migrations(
-    session: Session, filters: MigrationFilters, limit: int | None = None
+    session: Session,
+    filters: MigrationFilters,
+    limit: int | None = None,
+    marker: str | None = None,
 ) -> list[Migration]:
-    """Newest first, as Nova lists them."""
+    """Newest first, as Nova lists them; a page after the migration whose uuid is `marker`
+    (Invalid if there is none such), at most `limit`."""
     statement = select(Migration)
+    if marker is not None:
+        after = session.exec(select(Migration).where(Migration.uuid == marker)).first()
+        if after is None:
+            raise Invalid(f"Marker {marker} could not be found.")
+        statement = statement.where(
+            (col(Migration.created_at) < after.created_at)
+            | ((col(Migration.created_at) == after.created_at) & (col(Migration.id) < after.id))
+        )
     if filters.host is not None:
         statement = statement.where(
             (col(Migration.source_compute) == filters.host)
@@ -421,7 +434,7 @@ def list_migrations(
     if filters.instance_uuid is not None:
         statement = statement.where(Migration.server_id == filters.instance_uuid)
     if filters.changes_since is not None:
-        statement = statement.where(col(Migration.updated_at) >= filters.changes_since)
+        statement = statement.where(col(Migration.updated_at) >= aware(filters.changes_since))
     statement = statement.order_by(col(Migration.created_at).desc(), col(Migration.id).desc())
     if limit is not None:
         statement = statement.limit(limit)

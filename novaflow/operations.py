@@ -63,6 +63,10 @@ RULES: dict[str, Rule] = {
              VmState.SUSPENDED),
         Rule("resume", _states(VmState.SUSPENDED), TaskState.RESUMING, "resume",
              VmState.ACTIVE),
+        # An NMI to the guest (Nova 2.17): no task state of its own (as Nova), but only from
+        # none; the vm_state stays.
+        Rule("trigger_crash_dump", _states(VmState.ACTIVE, VmState.PAUSED, VmState.RESIZED,
+             VmState.ERROR), None, "trigger-crash-dump"),
         Rule("lock", ANY, None, checks_lock=False),
         Rule("unlock", ANY, None, checks_lock=False),
         Rule("resetState", ANY, None, admin_only=True, checks_lock=False),
@@ -151,7 +155,9 @@ def begin(
         raise Conflict(
             f"Cannot '{action}' instance {server_id} while it is in vm_state {server.vm_state}"
         )
-    if server.task_state is not None and rule.task_state is not None:
+    if server.task_state is not None and (
+        rule.task_state is not None or rule.host_action is not None
+    ):
         raise Conflict(
             f"Cannot '{action}' instance {server_id} while it is in task_state {server.task_state}"
         )
@@ -221,7 +227,7 @@ def _gate_extras(
     migrate records its migration, a confirm or revert moves it on, a rebuild checks its
     image and records its changes."""
     if rule.action == "rebuild":
-        rebuilds.accept(session, server, options)
+        rebuilds.accept(session, server, options, caller.user_id)
     elif rule.action in moves.MIGRATION_TYPES:
         moves.record(
             session,

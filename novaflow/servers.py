@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, update
+from sqlalchemy import ColumnElement, and_, delete, func, not_, update
 from sqlmodel import Session, col, select
 
 from novaflow.errors import Conflict, Invalid, NotFound
@@ -16,8 +17,10 @@ from novaflow.models import (
     InstanceActionEvent,
     Server,
     ServerGroupMember,
+    ServerTag,
     utcnow,
 )
+from novaflow.sqlutil import aware
 from novaflow.states import PowerState, TaskState, VmState, status_condition
 
 
@@ -30,6 +33,15 @@ class ServerDraft:
     launch_index: int
 
 
+def hostname_for(name: str, server_id: str) -> str:
+    """The guest's hostname as Nova derives it from the server's name when it is created:
+    lower case, spaces and underscores as dashes, nothing but letters, digits, dots and
+    dashes, at most 63 characters; `server-<id>` when nothing is left."""
+    hostname = re.sub(r"[ _]", "-", name.encode("latin-1", "ignore").decode("latin-1"))
+    hostname = re.sub(r"[^\w.-]+", "", hostname).lower().strip(".-")[:63]
+    return hostname or f"server-{server_id}"
+
+
 def insert_servers(
     session: Session,
     template: Server,
@@ -37,6 +49,7 @@ def insert_servers(
     *,
     request_id: str,
     workflow_ids: Sequence[str],
+    tags: Sequence[str] = (),
 ) -> None:
     """Insert one server row per draft (BUILD/scheduling), each a copy of `template` (the
     request's shared fields) with its own id, name and index, and its 'create' action.
@@ -51,6 +64,7 @@ def insert_servers(
                 **shared,
                 "id": draft.server_id,
                 "name": draft.name,
+                "hostname": hostname_for(draft.name, draft.server_id),
                 "launch_index": draft.launch_index,
                 "created_at": now,
                 "updated_at": now,
@@ -72,6 +86,8 @@ def insert_servers(
             session.add(
                 ServerGroupMember(group_id=server.server_group_id, server_id=draft.server_id)
             )
+        for tag in dict.fromkeys(tags):
+            session.add(ServerTag(server_id=draft.server_id, tag=tag))
     session.flush()
 
 
@@ -89,7 +105,7 @@ def forget_unrecorded(session: Session, server_ids: Sequence[str], request_id: s
             continue
         if server.host is not None or server.vm_state != VmState.BUILDING:
             continue
-        for table in (InstanceActionEvent, InstanceAction, ServerGroupMember):
+        for table in (InstanceActionEvent, InstanceAction, ServerGroupMember, ServerTag):
             session.execute(delete(table).where(col(table.server_id) == server_id))
         session.delete(server)
         removed.append(server_id)
@@ -288,6 +304,13 @@ def check_changeable(server: Server, action: str) -> None:
         )
 
 
+def describe(session: Session, server: Server, description: str | None) -> None:
+    """Set (or, with None, clear) the server's description (Nova 2.19)."""
+    server.description = description
+    server.updated_at = utcnow()
+    session.flush()
+
+
 def rename(session: Session, server: Server, name: str) -> None:
     """Give the server (locked by the caller) a new name."""
     check_changeable(server, "update")
@@ -305,6 +328,31 @@ class ServerFilters:
     status: str | None = None
     host: str | None = None
     reservation_id: str | None = None
+    # Nova 2.26's tag filters: all of them, any of them, not all of them, none of them.
+    tags: tuple[str, ...] = ()
+    tags_any: tuple[str, ...] = ()
+    not_tags: tuple[str, ...] = ()
+    not_tags_any: tuple[str, ...] = ()
+
+
+def _tagged(*tags: str) -> ColumnElement[bool]:
+    """The server has one of `tags`."""
+    return (
+        select(ServerTag.server_id)
+        .where(ServerTag.server_id == Server.id, col(ServerTag.tag).in_(tags))
+        .exists()
+    )
+
+
+def _tag_condition(filters: ServerFilters) -> ColumnElement[bool] | None:
+    conditions = [_tagged(tag) for tag in filters.tags]
+    if filters.tags_any:
+        conditions.append(_tagged(*filters.tags_any))
+    if filters.not_tags:
+        conditions.append(not_(and_(*(_tagged(tag) for tag in filters.not_tags))))
+    if filters.not_tags_any:
+        conditions.append(not_(_tagged(*filters.not_tags_any)))
+    return and_(*conditions) if conditions else None
 
 
 def list_servers(
@@ -330,6 +378,9 @@ def list_servers(
             statement = statement.where(
                 col(Server.task_state).is_(None) | col(Server.task_state).not_in(excluded)
             )
+    tagged = _tag_condition(filters)
+    if tagged is not None:
+        statement = statement.where(tagged)
     if marker is not None:
         after = session.exec(statement.where(Server.id == marker)).first()
         if after is None:
@@ -344,15 +395,37 @@ def list_servers(
     return list(session.exec(statement))
 
 
-def actions_of(session: Session, server_id: str) -> list[InstanceAction]:
-    """The server's instance actions, newest first."""
-    return list(
-        session.exec(
-            select(InstanceAction)
-            .where(InstanceAction.server_id == server_id)
-            .order_by(col(InstanceAction.start_time).desc())
+def actions_of(
+    session: Session,
+    server_id: str,
+    limit: int | None = None,
+    marker: str | None = None,
+    changes_since: datetime | None = None,
+) -> list[InstanceAction]:
+    """The server's instance actions, newest first; a page of them after the action `marker`
+    (a request id; Invalid if the server has none such), at most `limit`, only those updated
+    since `changes_since` (Nova 2.58)."""
+    statement = select(InstanceAction).where(InstanceAction.server_id == server_id)
+    if changes_since is not None:
+        updated = func.coalesce(col(InstanceAction.finish_time), col(InstanceAction.start_time))
+        statement = statement.where(updated >= aware(changes_since))
+    if marker is not None:
+        after = session.get(InstanceAction, (server_id, marker))
+        if after is None:
+            raise Invalid(f"Marker {marker} could not be found.")
+        statement = statement.where(
+            (col(InstanceAction.start_time) < after.start_time)
+            | (
+                (col(InstanceAction.start_time) == after.start_time)
+                & (col(InstanceAction.request_id) < after.request_id)
+            )
         )
+    statement = statement.order_by(
+        col(InstanceAction.start_time).desc(), col(InstanceAction.request_id).desc()
     )
+    if limit is not None:
+        statement = statement.limit(limit)
+    return list(session.exec(statement))
 
 
 def get_action(session: Session, server_id: str, request_id: str) -> InstanceAction:

@@ -15,6 +15,20 @@ import pytest
 
 _status: dict[str, int] = {}
 
+# Test files that must not run beside each other (pytest-xdist): the real tiers share the
+# machine's libvirt, QEMU and the bridge of two-hosts.sh.
+SHARED_GROUPS = {"tests/real/": "real"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under `-n N --dist loadgroup` each test file runs whole on one worker (its module
+    fixtures, e.g. the crash matrix's waves, are made once), and the files that share a
+    resource run on the same one."""
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        group = next((g for prefix, g in SHARED_GROUPS.items() if path.startswith(prefix)), path)
+        item.add_marker(pytest.mark.xdist_group(group))
+
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _status["code"] = int(exitstatus)

@@ -7,13 +7,35 @@ import os
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, make_url, text
 
 from novaflow.db import Database
 from novaflow.models import Server
 from novaflow.seed import seed
 
-POSTGRES_URL = os.environ.get("NOVAFLOW_TEST_POSTGRES_URL")
+
+def _per_worker(url: str | None) -> str | None:
+    """The database of this test process: under pytest-xdist each worker has one of its own
+    (`<name>_gw0`, ...), made on first use, since every test drops what it finds there."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).first()
+            if found is None:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+POSTGRES_URL = _per_worker(os.environ.get("NOVAFLOW_TEST_POSTGRES_URL"))
 
 
 def fresh_database(kind: str, tmp_path: Path) -> Database:

@@ -28,6 +28,7 @@ from novaflow.db import Database
 from workers.common import connect, setup_logging, stop_event_on_signals
 from workers.reaper import reap_unwanted_domains
 from workers.service_token import image_api_token
+from workers.step_faults import StepFaults, names_in
 from workflows.catalog import RunsOn
 from workflows.contracts import compute_task_queue
 
@@ -172,6 +173,7 @@ async def main() -> None:
             activities=registered([compute], RunsOn.HOST),
             activity_executor=executor,
             max_concurrent_activities=16,
+            interceptors=[StepFaults(faults, names_in(db))] if faults is not None else [],
         )
         async with worker:
             log.info(

@@ -27,6 +27,7 @@ from novaflow.config import get_settings
 from novaflow.db import Database
 from novaflow.scheduler import FilterScheduler
 from workers.common import connect, setup_logging, stop_event_on_signals
+from workers.step_faults import StepFaults, names_in
 from workflows.catalog import RunsOn
 from workflows.contracts import CONTROL_TASK_QUEUE
 from workflows.registry import ALL_WORKFLOWS
@@ -86,6 +87,7 @@ async def main() -> None:
             activity_executor=executor,
             workflow_runner=SANDBOX,
             max_concurrent_activities=32,
+            interceptors=[StepFaults(faults, names_in(db))] if faults is not None else [],
         )
         async with worker:
             log.info("control worker ready on %s (pid %d)", CONTROL_TASK_QUEUE, os.getpid())

@@ -337,9 +337,15 @@ class Stack:
         self.start_api()
 
     def ensure_running(self) -> None:
-        """Start every worker that is not running again (a test that kills one calls this in
+        """Start every process that is not running again (a test that kills one calls this in
         a `finally`, so that its failure does not leave the next test without it)."""
         running = {n for n, p in self.processes.items() if p.poll() is None}
+        if "temporal" not in running:  # its database file is kept: what ran goes on
+            self.processes.pop("temporal", None)
+            self.start_temporal()
+        if "api" not in running:
+            self.processes.pop("api", None)
+            self.start_api()
         if "control" not in running:
             self.processes.pop("control", None)
             self.start_control()

@@ -176,6 +176,8 @@ class CreateRequest:
     key_name: str | None = None
     user_data: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    description: str | None = None  # Nova 2.19
+    tags: list[str] = field(default_factory=list)  # Nova 2.52
     # The image's content, when it has some (None: a blank disk, as the seeded images).
     image_content: ImageContent | None = None
     # Until 2026-12 the amounts travelled as three fields. Histories recorded then (a create
@@ -388,7 +390,9 @@ class OperationResult:
 @dataclass
 class HostPowerInput:
     ctx: StepContext
-    action: str  # stop | start | reboot-soft | reboot-hard | pause | unpause | suspend | resume
+    # stop | start | reboot-soft | reboot-hard | pause | unpause | suspend | resume |
+    # trigger-crash-dump
+    action: str
     shutdown_timeout_seconds: float = 60.0
 
 

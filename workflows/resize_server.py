@@ -72,6 +72,11 @@ class ResizeServer(Gated, Parkable):
     def __init__(self) -> None:
         self._phase = "waiting for the state gate"
         self._awaiting = False  # VERIFY_RESIZE: a confirm or a revert is welcome
+        # The guest is being defined on the destination, VERIFY_RESIZE comes next. A decision
+        # may arrive now: a worker that took the workflow over after a crash applies the
+        # update before it replays the step that got there (updates come first in an
+        # activation), while the database already says VERIFY_RESIZE.
+        self._almost_awaiting = False
         self._deciding = False  # one of them passed the validator: no other
         self._verdict: tuple[str, str] | None = None  # (action, its request id)
         self._verdict_given = asyncio.Event()
@@ -111,7 +116,7 @@ class ResizeServer(Gated, Parkable):
         self._check_awaiting(REVERT)
 
     def _check_awaiting(self, action: str) -> None:
-        if not self._awaiting or self._deciding:
+        if not (self._awaiting or self._almost_awaiting) or self._deciding:
             raise ApplicationError(
                 f"Cannot '{action}' instance {self._server_id}: it is not waiting for a "
                 f"confirm or a revert ({self._phase})",
@@ -123,6 +128,15 @@ class ResizeServer(Gated, Parkable):
         """The decision's own gate (lock, policy, state; the instance action recorded), then
         the verdict for the run to carry out."""
         self._deciding = True
+        await workflow.wait_condition(lambda: self._awaiting or not self._almost_awaiting)
+        if not self._awaiting:  # the move failed on the way and was rolled back
+            self._deciding = False
+            raise ApplicationError(
+                f"Cannot '{action}' instance {self._server_id}: the resize failed and was "
+                "rolled back",
+                type="Conflict",
+                non_retryable=True,
+            )
         request_id = decision.request_id or f"req-{workflow.uuid4()}"
         try:
             ticket = await steps.begin_operation(
@@ -268,6 +282,7 @@ class ResizeServer(Gated, Parkable):
                     task_state="resize_migrated",
                 )
             )
+            self._almost_awaiting = True
             result = await self._define(inp, plan, dest, plan.was_running, ctx("spawn_on_dest"))
             self._stop_if_deleting()
             self._awaiting = True  # from the moment finish_move commits VERIFY_RESIZE
@@ -277,7 +292,7 @@ class ResizeServer(Gated, Parkable):
             self._enter(f"VERIFY_RESIZE on {dest}")
             return dest
         except (ActivityError, ApplicationError, asyncio.CancelledError, MarkedError) as error:
-            self._awaiting = False
+            self._awaiting = self._almost_awaiting = False
             cancelled = is_cancelled_exception(error)
             if cancelled:
                 fault = "cancelled (a DELETE, or an operator)"
@@ -348,7 +363,7 @@ class ResizeServer(Gated, Parkable):
         except asyncio.CancelledError:
             return self._verdict  # a delete's cancel: a verdict already given is kept
         finally:
-            self._awaiting = False
+            self._awaiting = self._almost_awaiting = False
             if window_over is not None:
                 window_over.cancel()
 

@@ -3,7 +3,8 @@ image create` and the ops CLI's `novaflow image add` upload images with content)
 
     POST   /image/v2/images              register (admin): 201, status queued
     PUT    /image/v2/images/{id}/file    its bytes, once (admin): 204, status active
-    GET    /image/v2/images[/{id}]       the records, with size, checksum and properties
+    GET    /image/v2/images[/{id}]       the records, with size, checksum and properties (the
+                                         list with Glance's filters: name, status, ...)
     GET    /image/v2/images/{id}/file    the bytes (how a host fills its image cache)
     DELETE /image/v2/images/{id}         (admin): 204
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Request, Response
@@ -22,7 +24,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 from starlette.concurrency import run_in_threadpool
 
-from api import errors, views
+from api import errors, listing, views
 from api.deps import ContextDep, DbDep, SessionDep
 from api.policy import rule
 from novaflow import images
@@ -128,10 +130,57 @@ def _give_up(db: Database, image_id: str, writer: images.ImageWriter) -> None:
         images.finish_upload(session, image_id, None, lambda: None)
 
 
+# Glance's list parameters that filter on no field of the record as such (sorting is not
+# offered: oldest first; images have no members, so member_status filters nothing).
+_NOT_FIELDS = {"limit", "marker", "sort", "sort_key", "sort_dir", "member_status",
+               "size_min", "size_max"}  # fmt: skip
+
+
+def _filters(query: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """Glance's field filters: `name=x` or `name=in:x,y`; any other key than its own fields is
+    a property (`os_distro=debian`); `tag` looks in `tags`; `visibility=all` keeps all."""
+    filters: dict[str, list[str]] = {}
+    for key, value in query:
+        if key in _NOT_FIELDS or (key == "visibility" and value == "all"):
+            continue
+        values = value.removeprefix("in:").split(",") if value.startswith("in:") else [value]
+        filters.setdefault("tags" if key == "tag" else key, []).extend(values)
+    return filters
+
+
+def _within_size(body: dict[str, Any], size_min: str | None, size_max: str | None) -> bool:
+    if size_min is None and size_max is None:
+        return True
+    try:
+        low = int(size_min) if size_min is not None else 0
+        high = int(size_max) if size_max is not None else None
+    except ValueError:
+        raise Invalid(
+            "Invalid input for field/attribute size_min/size_max. Not an integer."
+        ) from None
+    size = body.get("size")  # None until its content is uploaded: outside any range
+    return size is not None and size >= low and (high is None or size <= high)
+
+
 @router.get("", dependencies=[rule("get_images")])
-def list_images(session: SessionDep) -> dict[str, Any]:
-    rows = images.all_images(session)
-    return {"images": [views.glance_image_view(i) for i in rows], "schema": "/v2/schemas/images"}
+def list_images(request: Request, session: SessionDep) -> dict[str, Any]:
+    """Glance's `GET /v2/images` with its field filters (what `openstack server create
+    --image <name>` sends to find an image by name) and, when `limit` is given, its pages."""
+    query = request.query_params
+    bodies = [views.glance_image_view(i) for i in images.all_images(session)]
+    bodies = [b for b in bodies if _within_size(b, query.get("size_min"), query.get("size_max"))]
+    found = listing.page(
+        listing.keep(bodies, _filters(query.multi_items())), query.get("limit"), query.get("marker")
+    )
+    answer: dict[str, Any] = {
+        "images": found.items,
+        "first": "/v2/images",
+        "schema": "/v2/schemas/images",
+    }
+    if found.more:  # relative to the endpoint, as Glance's; the same filters, the next page
+        rest = [(k, v) for k, v in query.multi_items() if k != "marker"]
+        answer["next"] = "/v2/images?" + urlencode([*rest, ("marker", found.items[-1]["id"])])
+    return answer
 
 
 @router.get("/{image_id}", dependencies=[rule("get_image")])

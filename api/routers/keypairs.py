@@ -1,6 +1,7 @@
 """/v2.1/os-keypairs: a user's SSH keys (import or generate, list, show, delete), as Nova's
-API at microversion 2.1, with 2.2's `type`. Keypairs belong to the calling user; an admin may
-name another user with `?user_id=`."""
+API. Keypairs belong to the calling user; from 2.10 an admin may name another user with
+`?user_id=` (and `user_id` in a create's body). 2.2 adds the key's `type` and answers a create
+with 201, a delete with 204 (202 before); 2.35 pages the list (`limit`, `marker`)."""
 
 from __future__ import annotations
 
@@ -46,20 +47,30 @@ def keypair_view(keypair: KeyPair) -> dict[str, Any]:
 
 
 def owner(ctx: RequestContext, user_id: str | None, rule_name: str) -> str:
-    """Whose keypairs: the caller's, or (admins only) the user named by `?user_id=`."""
+    """Whose keypairs: the caller's, or (admins only, from 2.10) the user named by
+    `?user_id=` (before 2.10 Nova ignores it)."""
+    if current.get() < (2, 10):
+        user_id = None
     enforce(ctx, rule_name, owner=user_id)
     return ctx.user_id if user_id is None else user_id
 
 
 @router.post("", dependencies=[rule("os_compute_api:os-keypairs:create")])
 def create_keypair(
-    body: Annotated[KeypairBody, Body()], request: Request, db: DbDep, ctx: ContextDep
+    body: Annotated[KeypairBody, Body()],
+    request: Request,
+    response: Response,
+    db: DbDep,
+    ctx: ContextDep,
 ) -> dict[str, Any]:
     spec = body.keypair
+    user_id = owner(ctx, spec.user_id, "os_compute_api:os-keypairs:create")
+    if current.get() >= (2, 2):
+        response.status_code = 201
     with db.write() as session:
         keypair, private_key = keypairs.create(
             session,
-            ctx.user_id,
+            user_id,
             spec.name,
             public_key=spec.public_key,
             key_type=spec.type,
@@ -73,10 +84,22 @@ def create_keypair(
 
 @router.get("", dependencies=[rule("os_compute_api:os-keypairs:index")])
 def list_keypairs(
-    session: SessionDep, ctx: ContextDep, user_id: UserIdQuery = None
+    request: Request,
+    session: SessionDep,
+    ctx: ContextDep,
+    user_id: UserIdQuery = None,
+    limit: Annotated[int | None, Query(ge=0)] = None,
+    marker: str | None = None,
 ) -> dict[str, Any]:
-    rows = keypairs.list_for_user(session, owner(ctx, user_id, "os_compute_api:os-keypairs:index"))
-    return {"keypairs": [{"keypair": keypair_summary(row)} for row in rows]}
+    user = owner(ctx, user_id, "os_compute_api:os-keypairs:index")
+    if current.get() < (2, 35):  # paging comes with 2.35 (Nova ignores it before)
+        limit = marker = None
+    rows = keypairs.list_for_user(session, user, limit, marker)
+    body: dict[str, Any] = {"keypairs": [{"keypair": keypair_summary(row)} for row in rows]}
+    if limit is not None and rows and len(rows) == limit:
+        query = request.query_params.multi_items()
+        body["keypairs_links"] = views.next_page_links(request.url.path, query, rows[-1].name)
+    return body
 
 
 @router.get("/{name}", dependencies=[rule("os_compute_api:os-keypairs:show")])
@@ -94,4 +117,4 @@ def show_keypair(
 def delete_keypair(name: str, db: DbDep, ctx: ContextDep, user_id: UserIdQuery = None) -> Response:
     with db.write() as session:
         keypairs.delete(session, owner(ctx, user_id, "os_compute_api:os-keypairs:delete"), name)
-    return Response(status_code=202)
+    return Response(status_code=204 if current.get() >= (2, 2) else 202)

@@ -1,16 +1,20 @@
 """/v2.1/os-migrations (admin): every resize and cold migration, newest first, with its
-status from pre-migrating to confirmed, reverted or error (Nova's fields and filters)."""
+status from pre-migrating to confirmed, reverted or error (Nova's fields and filters).
+2.59 pages the list (`limit`, `marker`: a migration's uuid) and filters it by `changes-since`;
+before, Nova ignores those."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import views
+from api.compute import MAX_PAGE
 from api.deps import SessionDep
+from api.microversion import current
 from api.policy import rule
 from novaflow import moves
 
@@ -24,18 +28,29 @@ class MigrationQuery(BaseModel):
     status: str | None = None
     migration_type: str | None = None  # resize | migration
     instance_uuid: str | None = None
-    changes_since: datetime | None = Field(default=None, alias="changes-since")
-    limit: int | None = Field(default=None, ge=0, le=1000)
+    changes_since: datetime | None = Field(default=None, alias="changes-since")  # 2.59
+    limit: int | None = Field(default=None, ge=0)  # 2.59
+    marker: str | None = None  # 2.59
 
 
 @router.get("", dependencies=[rule("os_compute_api:os-migrations:index")])
-def list_migrations(session: SessionDep, q: Annotated[MigrationQuery, Query()]) -> dict[str, Any]:
+def list_migrations(
+    request: Request, session: SessionDep, q: Annotated[MigrationQuery, Query()]
+) -> dict[str, Any]:
+    paged = current.get() >= (2, 59)
     filters = moves.MigrationFilters(
         host=q.host,
         status=q.status,
         migration_type=q.migration_type,
         instance_uuid=q.instance_uuid,
-        changes_since=q.changes_since,
+        changes_since=q.changes_since if paged else None,
     )
-    rows = moves.list_migrations(session, filters, q.limit)
-    return {"migrations": [views.migration_view(m) for m in rows]}
+    limit, marker = (q.limit, q.marker) if paged else (None, None)
+    if limit is not None:
+        limit = min(limit, MAX_PAGE)  # Nova clamps a page rather than refusing it
+    rows = moves.list_migrations(session, filters, limit, marker)
+    body: dict[str, Any] = {"migrations": [views.migration_view(m) for m in rows]}
+    if limit is not None and rows and len(rows) == limit:
+        query = request.query_params.multi_items()
+        body["migrations_links"] = views.next_page_links(request.url.path, query, rows[-1].uuid)
+    return body

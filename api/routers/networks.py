@@ -1,5 +1,6 @@
-"""/v2.1/os-networks (Nova's network view) and /v2.1/ports (a small Neutron-like resource, so
-that a server can be booted on a port made beforehand)."""
+"""/v2.1/os-networks (Nova's network view, a proxy 2.36 removed: 404 from then on) and
+/v2.1/ports (a small Neutron-like resource, so that a server can be booted on a port made
+beforehand)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Body, Response
 
 from api import views
 from api.deps import ContextDep, DbDep, SessionDep
+from api.microversion import until
 from api.policy import rule
 from api.schemas import PortBody
 from novaflow import networks
@@ -16,13 +18,16 @@ from novaflow import networks
 router = APIRouter(prefix="/v2.1", tags=["networks"])
 
 
-@router.get("/os-networks", dependencies=[rule("os_compute_api:os-networks:list")])
+@router.get("/os-networks", dependencies=[until((2, 36)), rule("os_compute_api:os-networks:list")])
 def list_networks(session: SessionDep, ctx: ContextDep) -> dict[str, Any]:
     rows = networks.networks(session, ctx.project_id, ctx.is_admin)
     return {"networks": [views.network_view(n) for n in rows]}
 
 
-@router.get("/os-networks/{network_id}", dependencies=[rule("os_compute_api:os-networks:view")])
+@router.get(
+    "/os-networks/{network_id}",
+    dependencies=[until((2, 36)), rule("os_compute_api:os-networks:view")],
+)
 def show_network(network_id: str, session: SessionDep, ctx: ContextDep) -> dict[str, Any]:
     usage = networks.network(session, network_id, ctx.project_id, ctx.is_admin)
     return {"network": views.network_view(usage)}

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request
 
 from api.deps import ContextDep, DbDep, SessionDep
+from api.microversion import current
 from api.policy import enforce, refusal, rule
 from api.schemas import QuotaSetBody
 from novaflow import quota, server_metadata
@@ -23,32 +24,48 @@ def limits(
     project = tenant_id or ctx.project_id
     hard = quota.get_limits(session, project)
     used = quota.get_usage(session, project) | quota.group_usage(session, project)
-    return {
-        "limits": {
-            "rate": [],
-            "absolute": {
-                "maxTotalInstances": hard["instances"],
-                "maxTotalCores": hard["cores"],
-                "maxTotalRAMSize": hard["ram"],
-                "maxTotalFloatingIps": hard["floating_ips"],
-                "maxServerMeta": server_metadata.MAX_ITEMS,
-                "maxImageMeta": server_metadata.MAX_ITEMS,
-                "maxPersonality": UNSUPPORTED,
-                "maxPersonalitySize": UNSUPPORTED,
-                "maxSecurityGroups": UNSUPPORTED,
-                "maxSecurityGroupRules": UNSUPPORTED,
-                "maxServerGroups": hard["server_groups"],
-                "maxServerGroupMembers": hard["server_group_members"],
-                "maxTotalKeypairs": request.app.state.settings.keypairs_per_user,
-                "totalInstancesUsed": used["instances"],
-                "totalCoresUsed": used["cores"],
-                "totalRAMUsed": used["ram"],
-                "totalFloatingIpsUsed": used["floating_ips"],
-                "totalServerGroupsUsed": used["server_groups"],
-                "totalSecurityGroupsUsed": 0,
-            },
-        }
+    absolute = {
+        "maxTotalInstances": hard["instances"],
+        "maxTotalCores": hard["cores"],
+        "maxTotalRAMSize": hard["ram"],
+        "maxTotalFloatingIps": hard["floating_ips"],
+        "maxServerMeta": server_metadata.MAX_ITEMS,
+        "maxImageMeta": server_metadata.MAX_ITEMS,
+        "maxPersonality": UNSUPPORTED,
+        "maxPersonalitySize": UNSUPPORTED,
+        "maxSecurityGroups": UNSUPPORTED,
+        "maxSecurityGroupRules": UNSUPPORTED,
+        "maxServerGroups": hard["server_groups"],
+        "maxServerGroupMembers": hard["server_group_members"],
+        "maxTotalKeypairs": request.app.state.settings.keypairs_per_user,
+        "totalInstancesUsed": used["instances"],
+        "totalCoresUsed": used["cores"],
+        "totalRAMUsed": used["ram"],
+        "totalFloatingIpsUsed": used["floating_ips"],
+        "totalServerGroupsUsed": used["server_groups"],
+        "totalSecurityGroupsUsed": 0,
     }
+    version = current.get()
+    for since, names in DROPPED_LIMITS:
+        if version >= since:
+            for name in names:
+                del absolute[name]
+    return {"limits": {"rate": [], "absolute": absolute}}
+
+
+# What Nova's limits stopped showing, and when: the network proxies' (2.36), the image
+# metadata proxy's (2.39), personality files' (2.57).
+DROPPED_LIMITS = (
+    ((2, 36), ("maxSecurityGroups", "maxSecurityGroupRules", "maxTotalFloatingIps",
+               "totalFloatingIpsUsed", "totalSecurityGroupsUsed")),
+    ((2, 39), ("maxImageMeta",)),
+    ((2, 57), ("maxPersonality", "maxPersonalitySize")),
+)  # fmt: skip
+# What Nova's quota sets stopped showing (and taking), and when.
+DROPPED_QUOTAS = (
+    ((2, 36), ("fixed_ips", "floating_ips", "security_groups", "security_group_rules")),
+    ((2, 57), ("injected_files", "injected_file_content_bytes", "injected_file_path_bytes")),
+)
 
 
 # Nova 2.1's limits and quota sets name resources novaflow has no quota for (personality files,
@@ -73,8 +90,8 @@ def _quota_set(
     used: dict[str, int] | None,
     names: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
-    """A quota set as Nova 2.1 shows it (`id` unless None, as in PUT's answer); or, with
-    `names`, those resources only."""
+    """A quota set as Nova shows it at the negotiated version (`id` unless None, as in PUT's
+    answer); or, with `names`, those resources only."""
     limits = dict(hard)
     if names is None:
         names = tuple(n for n in quota.LIMITED if n not in EXTENSION_QUOTAS) + UNSUPPORTED_QUOTAS
@@ -82,6 +99,9 @@ def _quota_set(
         limits["metadata_items"] = server_metadata.MAX_ITEMS
         limits["key_pairs"] = request.app.state.settings.keypairs_per_user
         names += ("metadata_items", "key_pairs")
+        version = current.get()
+        dropped = {n for since, gone in DROPPED_QUOTAS if version >= since for n in gone}
+        names = tuple(n for n in names if n not in dropped)
     body: dict[str, Any] = {} if project_id is None else {"id": project_id}
     for name in names:
         body[name] = (
@@ -132,7 +152,9 @@ def show_extension_quota_usage(
     if project_id != ctx.project_id and not ctx.is_admin:
         raise refusal("os_compute_api:os-quota-sets:detail")
     hard = quota.get_limits(session, project_id)
-    return _quota_set(request, project_id, hard, usage(session, project_id), EXTENSION_QUOTAS)
+    # From 2.36 Nova's quota sets no longer show the floating IPs novaflow still limits.
+    names = EXTENSION_QUOTAS + (("floating_ips",) if current.get() >= (2, 36) else ())
+    return _quota_set(request, project_id, hard, usage(session, project_id), names)
 
 
 @router.get(

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from api.auth import RequestContext
 from api.compute import ComputeAPI
 from api.deps import ComputeDep, ContextDep
+from api.microversion import current
 from api.policy import PerAction, per_action
 from api.schemas import (
     ConsoleOutputAction,
@@ -119,11 +120,23 @@ async def rebuild(call: ActionCall, value: Any) -> Answer:
         options["name"] = args.name
     if args.metadata is not None:
         options["metadata"] = json.dumps(args.metadata)
+    # Given (null included: it clears them), they replace the server's (2.19, 2.54, 2.57).
+    for name in ("description", "key_name", "user_data"):
+        if name in args.model_fields_set:
+            options[name] = json.dumps(getattr(args, name))
     ticket, server = await call.compute.rebuild(call.ctx, call.server_id, options)
     body = {"server": {**server, "adminPass": args.adminPass or secrets.token_urlsafe(9)}}
     return JSONResponse(
         body, status_code=202, headers={"x-openstack-request-id": ticket.request_id}
     )
+
+
+async def trigger_crash_dump(call: ActionCall, value: Any) -> Answer:
+    """An NMI to the guest (Nova 2.17), whose kernel may answer with a crash dump: 202, its
+    body `null` only (Nova's schema)."""
+    if value is not None:
+        raise Invalid("Invalid input for field/attribute trigger_crash_dump. Value must be null")
+    return await operation("trigger_crash_dump", "trigger_crash_dump")(call, None)
 
 
 def decision(key: str, action: str, status: int) -> Handler:
@@ -153,7 +166,10 @@ ACTIONS: dict[str, Handler] = {
     "migrate": migrate,
     "confirmResize": decision("confirmResize", "confirmResize", 204),
     "revertResize": decision("revertResize", "revertResize", 202),
+    "trigger_crash_dump": trigger_crash_dump,
 }
+# Actions Nova added in a later microversion: unknown before it.
+ACTION_SINCE = {"trigger_crash_dump": (2, 17)}
 
 
 # Each action's policy rule (Nova's names), enforced once the body named the action.
@@ -175,6 +191,7 @@ ACTION_RULES = PerAction(
         "migrate": "os_compute_api:os-migrate-server:migrate",
         "confirmResize": "os_compute_api:servers:confirm_resize",
         "revertResize": "os_compute_api:servers:revert_resize",
+        "trigger_crash_dump": "os_compute_api:servers:trigger_crash_dump",
     }
 )
 assert set(ACTION_RULES.by_action) == set(ACTIONS), "every action has its rule"
@@ -188,10 +205,11 @@ def the_action(body: dict[str, Any]) -> str:
             f"It must name exactly one action (found {found})"
         )
     [action] = body
-    if action not in ACTIONS:
+    known = [a for a in ACTIONS if current.get() >= ACTION_SINCE.get(a, (2, 1))]
+    if action not in known:
         raise Invalid(
             f"Invalid input for field/attribute body. Unknown action {action!r} "
-            f"(known: {', '.join(ACTIONS)})"
+            f"(known: {', '.join(known)})"
         )
     return action
 
@@ -208,9 +226,9 @@ async def server_action(
     `os-start`, `reboot` (`{"type": "SOFT"|"HARD"}`), `pause`, `unpause`, `suspend`, `resume`,
     `lock` (`{"locked_reason": ...}` optional), `unlock`, `os-resetState` (admin,
     `{"state": "active"|"error"}`), `rebuild` (`{"imageRef": ...}`: 202 with the server),
-    `resize` (`{"flavorRef": ...}`), `migrate` (admin;
-    `{"host": ...}` optional) and `revertResize` answer 202, `confirmResize` 204; or 409
-    from the server's state."""
+    `resize` (`{"flavorRef": ...}`), `migrate` (admin; `{"host": ...}` optional, 2.56),
+    `trigger_crash_dump` (`null`, 2.17) and `revertResize` answer 202, `confirmResize` 204;
+    or 409 from the server's state."""
     action = the_action(body)
     ACTION_RULES.enforce(ctx, action)
     call = ActionCall(server_id, ctx, compute)

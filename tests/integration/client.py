@@ -11,6 +11,8 @@ import httpx
 from novaflow.seed import IMAGES, PRIVATE_NETWORK_ID
 
 T = TypeVar("T")
+# From 2.21 Nova shows a deleted server's instance actions (404 before); the bodies are 2.1's.
+AT_2_21 = {"OpenStack-API-Version": "compute 2.21"}
 CIRROS = IMAGES[0].id
 ARM_IMAGE = IMAGES[2].id
 
@@ -142,11 +144,9 @@ class NovaClient:
         return list(self.http.get("/v2.1/servers/detail").json()["servers"])
 
     def actions(self, server_id: str) -> list[dict[str, Any]]:
-        return list(
-            self.admin.get(f"/v2.1/servers/{server_id}/os-instance-actions").json()[
-                "instanceActions"
-            ]
-        )
+        """The server's actions, as an admin sees them at 2.21 (a deleted server's too)."""
+        response = self.admin.get(f"/v2.1/servers/{server_id}/os-instance-actions", headers=AT_2_21)
+        return list(response.json()["instanceActions"])
 
     def actions_after_delete(self, server_id: str) -> list[dict[str, Any]]:
         """A deleted server's actions stay readable for an admin, like Nova's."""
@@ -154,7 +154,8 @@ class NovaClient:
 
     def action(self, server_id: str, request_id: str) -> dict[str, Any]:
         """The action (as an admin sees it), with its workflow_id from novaflow's extension."""
-        shown = self.admin.get(f"/v2.1/servers/{server_id}/os-instance-actions/{request_id}")
+        path = f"/v2.1/servers/{server_id}/os-instance-actions/{request_id}"
+        shown = self.admin.get(path, headers=AT_2_21)
         extension = self.admin.get(f"/v2.1/os-novaflow-servers/{server_id}/actions/{request_id}")
         assert extension.status_code == 200, extension.text
         return {**shown.json()["instanceAction"], **extension.json()["instanceAction"]}
@@ -167,10 +168,14 @@ class NovaClient:
         assert response.status_code == 200, response.text
         return dict(response.json()["metadata"])
 
-    def server_action(self, server_id: str, body: Any, admin: bool = False) -> httpx.Response:
-        """POST /servers/{id}/action with `body` as it is (any JSON value)."""
+    def server_action(
+        self, server_id: str, body: Any, admin: bool = False, version: str | None = None
+    ) -> httpx.Response:
+        """POST /servers/{id}/action with `body` as it is (any JSON value), at `version`
+        (default: none asked for, 2.1)."""
         client = self.admin if admin else self.http
-        return client.post(f"/v2.1/servers/{server_id}/action", json=body)
+        headers = {"OpenStack-API-Version": f"compute {version}"} if version else {}
+        return client.post(f"/v2.1/servers/{server_id}/action", json=body, headers=headers)
 
     def console_output(self, server_id: str, length: int | None = None) -> str:
         args = {} if length is None else {"length": length}

@@ -4,6 +4,7 @@ them), on a fresh SQLite database."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -22,11 +23,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture
 def nova(stack: Stack, request: pytest.FixtureRequest) -> Iterator[NovaClient]:
-    """A client in a project of its own, so quota and listings of one test never meet
-    another's. Afterwards the faults the test injected are cleared and every worker it killed
-    runs again, even if it failed half-way: one failure does not cascade."""
-    project = "p-" + request.node.name.replace("[", "-").replace("]", "")[:40]
-    client = NovaClient(stack.api_url, user="alice", project=project)
+    """A client of a user and in a project of its own, so quota, listings and keypairs (a
+    user's) of one test never meet another's: each passes alone and in any order. Afterwards
+    the faults the test injected are cleared and every process it killed runs again, even if
+    it failed half-way: one failure does not cascade."""
+    test = re.sub(r"[^A-Za-z0-9_-]", "-", request.node.name)[:40]
+    client = NovaClient(stack.api_url, user=f"u-{test}", project=f"p-{test}")
     yield client
     for host in DEFAULT_HOSTS:
         clear_faults(stack.host_state_dir(host.name))

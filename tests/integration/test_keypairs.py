@@ -131,6 +131,9 @@ def test_an_invalid_public_key_is_400_naming_public_key(me: NovaClient) -> None:
     assert me.keypair_names() == []
 
 
+AT_2_10 = {"OpenStack-API-Version": "compute 2.10"}
+
+
 def test_other_users_neither_see_nor_delete_a_keypair(
     me: NovaClient, other: NovaClient, nova: NovaClient
 ) -> None:
@@ -141,12 +144,16 @@ def test_other_users_neither_see_nor_delete_a_keypair(
     refused(other.http.delete("/v2.1/os-keypairs/shared-name"), 404)
     # A name is unique per user only.
     assert other.create_keypair("shared-name").status_code == 200
-    # Only an admin may look at another user's keypairs.
-    refused(other.http.get("/v2.1/os-keypairs", params={"user_id": me.user}), 403)
-    as_admin = nova.admin.get("/v2.1/os-keypairs", params={"user_id": me.user}).json()
+    # Only an admin may look at another user's keypairs (from 2.10: Nova ignores user_id
+    # before).
+    mine = {"user_id": me.user}
+    refused(other.http.get("/v2.1/os-keypairs", params=mine, headers=AT_2_10), 403)
+    as_admin = nova.admin.get("/v2.1/os-keypairs", params=mine, headers=AT_2_10).json()
     assert [k["keypair"]["public_key"] for k in as_admin["keypairs"]] == [line]
-    admin_show = nova.admin.get("/v2.1/os-keypairs/shared-name", params={"user_id": me.user})
+    admin_show = nova.admin.get("/v2.1/os-keypairs/shared-name", params=mine, headers=AT_2_10)
     assert admin_show.json()["keypair"]["user_id"] == me.user
+    at_21 = nova.admin.get("/v2.1/os-keypairs", params=mine).json()  # the admin's own
+    assert line not in [k["keypair"]["public_key"] for k in at_21["keypairs"]]
     assert show(me, "shared-name").json()["keypair"]["public_key"] == line
 
 

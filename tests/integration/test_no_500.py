@@ -26,6 +26,7 @@ import httpx
 import pytest
 
 from api.app import app
+from api.microversion import MAX_VERSION
 from novaflow.config import Settings
 from novaflow.seed import PRIVATE_NETWORK_ID
 from tests.integration.client import CIRROS, TITLES
@@ -788,6 +789,13 @@ def probes_for(route: Route, admin_only: bool) -> list[Probe]:
 
 # --- sending and judging --------------------------------------------------------------------
 
+# Routes Nova added after 2.1 (tags 2.26, a server's migrations 2.23): asked for at the
+# maximum, where they exist (every other route at 2.1, the default).
+# Routes that exist only from a later microversion (at 2.1 a service's id is an action name).
+LATER_ROUTES = re.compile(
+    r"^/v2\.1/(servers/[^/?]+/(tags|migrations)(/|\?|$)|os-services/[0-9a-f-]{36}$)"
+)
+
 
 @dataclass
 class Fuzzer:
@@ -795,6 +803,8 @@ class Fuzzer:
 
     def send(self, probe: Probe) -> httpx.Response:
         headers = {}
+        if LATER_ROUTES.match(probe.url):
+            headers["OpenStack-API-Version"] = f"compute {MAX_VERSION}"
         if probe.token is not None:
             headers["X-Auth-Token"] = probe.token
         if probe.content_type:
@@ -848,7 +858,7 @@ def judge(expect: Expect, response: httpx.Response) -> str | None:
     status = response.status_code
     if status >= 500:
         return "a 5xx"
-    if 200 <= status < 300:
+    if 200 <= status <= 300:  # 300: Glance's and Keystone's version lists (Multiple Choices)
         return "accepted: expected a 4xx" if expect.refused or expect.status else None
     if not 400 <= status < 500:
         return f"expected a 4xx or 2xx, got {status}"

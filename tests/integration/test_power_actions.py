@@ -37,8 +37,12 @@ def settled(nova: NovaClient, server_id: str, status: str) -> dict[str, Any]:
 
 
 def hypervisor_state(nova: NovaClient, server_id: str) -> str:
-    """What libvirt on the server's host says (diagnostics are asked on the host)."""
-    response = nova.admin.get(f"/v2.1/servers/{server_id}/diagnostics")
+    """What libvirt on the server's host says (diagnostics are asked on the host; their
+    `state` is Nova's standard format's, 2.48)."""
+    response = nova.admin.get(
+        f"/v2.1/servers/{server_id}/diagnostics",
+        headers={"OpenStack-API-Version": "compute 2.48"},
+    )
     assert response.status_code == 200, response.text
     return str(response.json()["state"])
 

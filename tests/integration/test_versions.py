@@ -9,19 +9,23 @@ from typing import Any
 import httpx
 import pytest
 
+from api.microversion import MAX_VERSION
 from tests.integration.client import NovaClient
 from workers.devstack import Stack
 
-VERSION_HEADERS = {
-    "openstack-api-version": "compute 2.1",
-    "x-openstack-nova-api-version": "2.1",
-    "vary": "OpenStack-API-Version, X-OpenStack-Nova-API-Version",
-}
+
+def served_in(response: httpx.Response, version: str) -> None:
+    expected = {
+        "openstack-api-version": f"compute {version}",
+        "x-openstack-nova-api-version": version,
+        "vary": "OpenStack-API-Version, X-OpenStack-Nova-API-Version",
+    }
+    for name, value in expected.items():
+        assert response.headers.get(name) == value, (name, dict(response.headers))
 
 
 def served_in_2_1(response: httpx.Response) -> None:
-    for name, value in VERSION_HEADERS.items():
-        assert response.headers.get(name) == value, (name, dict(response.headers))
+    served_in(response, "2.1")
 
 
 def request_id(response: httpx.Response) -> str:
@@ -31,11 +35,15 @@ def request_id(response: httpx.Response) -> str:
     return value
 
 
+ABOVE = f"2.{MAX_VERSION.minor + 1}"  # the first version novaflow does not serve
+RANGE = f"Minimum is 2.1 and maximum is {MAX_VERSION}."
+
+
 def v21(base: str) -> dict[str, Any]:
     return {
         "id": "v2.1",
         "status": "CURRENT",
-        "version": "2.1",
+        "version": str(MAX_VERSION),
         "min_version": "2.1",
         "updated": "2013-07-23T11:33:21Z",
         "links": [{"rel": "self", "href": f"{base}/v2.1/"}],
@@ -78,21 +86,24 @@ def test_the_v21_document_is_public(stack: Stack, path: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "headers",
+    ("headers", "version"),
     [
-        {},
-        {"OpenStack-API-Version": "compute 2.1"},
-        {"OpenStack-API-Version": "compute latest"},
-        {"OpenStack-API-Version": "identity 3.0, compute 2.1"},
-        {"X-OpenStack-Nova-API-Version": "2.1"},
-        {"X-OpenStack-Nova-API-Version": "latest"},
+        ({}, "2.1"),
+        ({"OpenStack-API-Version": "compute 2.1"}, "2.1"),
+        ({"OpenStack-API-Version": "compute 2.47"}, "2.47"),
+        ({"OpenStack-API-Version": "compute latest"}, str(MAX_VERSION)),
+        ({"OpenStack-API-Version": "identity 3.0, compute 2.1"}, "2.1"),
+        ({"X-OpenStack-Nova-API-Version": "2.1"}, "2.1"),
+        ({"X-OpenStack-Nova-API-Version": "latest"}, str(MAX_VERSION)),
     ],
-    ids=["none", "2.1", "latest", "several-services", "legacy", "legacy-latest"],
+    ids=["none", "2.1", "2.47", "latest", "several-services", "legacy", "legacy-latest"],
 )
-def test_a_request_is_served_in_2_1(nova: NovaClient, headers: dict[str, str]) -> None:
+def test_a_request_is_served_in_the_version_it_asks_for(
+    nova: NovaClient, headers: dict[str, str], version: str
+) -> None:
     response = nova.http.get("/v2.1/flavors", headers=headers)
     assert response.status_code == 200, response.text
-    served_in_2_1(response)
+    served_in(response, version)
     request_id(response)
 
 
@@ -103,19 +114,19 @@ def test_a_request_is_served_in_2_1(nova: NovaClient, headers: dict[str, str]) -
             {"OpenStack-API-Version": "compute 2.999"},
             406,
             "computeFault",
-            "Version 2.999 is not supported by the API. Minimum is 2.1 and maximum is 2.1.",
+            f"Version 2.999 is not supported by the API. {RANGE}",
         ),
         (
             {"OpenStack-API-Version": "compute 1.0"},
             406,
             "computeFault",
-            "Version 1.0 is not supported by the API. Minimum is 2.1 and maximum is 2.1.",
+            f"Version 1.0 is not supported by the API. {RANGE}",
         ),
         (
-            {"X-OpenStack-Nova-API-Version": "2.2"},
+            {"X-OpenStack-Nova-API-Version": ABOVE},
             406,
             "computeFault",
-            "Version 2.2 is not supported by the API. Minimum is 2.1 and maximum is 2.1.",
+            f"Version {ABOVE} is not supported by the API. {RANGE}",
         ),
         (
             {"OpenStack-API-Version": "compute banana"},
@@ -183,7 +194,7 @@ def test_keystoneauth_discovers_the_compute_endpoint(stack: Stack) -> None:
     )
     assert data is not None
     assert data.api_version == (2, 1)
-    assert data.min_microversion == (2, 1) and data.max_microversion == (2, 1)
+    assert data.min_microversion == (2, 1) and data.max_microversion == MAX_VERSION
     assert data.url.rstrip("/") == f"{stack.api_url}/v2.1"
     response = ksa.get(
         "/flavors",

@@ -202,14 +202,23 @@ def test_keypairs_are_their_users(api: API, token_for: TokenFor) -> None:
     assert carol.status_code == 200, carol.text  # a reader has keypairs of their own
 
     def names(client: httpx.Client, **params: str) -> list[str]:
-        response = client.get("/v2.1/os-keypairs", params=params)
+        # (another user's keypairs, `user_id`, from microversion 2.10)
+        headers = {"OpenStack-API-Version": "compute 2.10"}
+        response = client.get("/v2.1/os-keypairs", params=params, headers=headers)
         assert response.status_code == 200, response.text
         return [k["keypair"]["name"] for k in response.json()["keypairs"]]
 
     assert names(api("alice")) == ["kc-key"]
     assert names(api("bob")) == []
     refused(api("bob").get("/v2.1/os-keypairs/kc-key"), 404)
-    message = refused(api("bob").get("/v2.1/os-keypairs", params={"user_id": alice}), 403)
+    message = refused(
+        api("bob").get(
+            "/v2.1/os-keypairs",
+            params={"user_id": alice},
+            headers={"OpenStack-API-Version": "compute 2.10"},
+        ),
+        403,
+    )
     assert message == "Policy doesn't allow os_compute_api:os-keypairs:index to be performed."
     assert names(api("admin"), user_id=alice) == ["kc-key"]
     assert api("alice").delete("/v2.1/os-keypairs/kc-key").status_code == 202

@@ -55,3 +55,13 @@ def test_an_activity_implemented_twice_is_refused() -> None:
 
     with pytest.raises(RuntimeError, match="release_quota is implemented twice"):
         implementations([InstanceActivities, Again])
+
+
+def test_every_declared_step_is_in_the_crash_matrix() -> None:
+    """A new activity is killed before and after its side effect like every other: its flow's
+    recorded history brings it into tests/integration/test_crash_matrix.py."""
+    from tests.integration.crash_matrix import NOT_IN_THE_MATRIX, uncovered
+
+    assert uncovered() == set(), "add a flow (or a history) that runs it"
+    every = {*declared(RunsOn.CONTROL), *declared(RunsOn.HOST)}
+    assert set(NOT_IN_THE_MATRIX) <= every
