@@ -170,8 +170,14 @@ class FaultInjector:
         entry = faults.get(step)
         return (step, entry) if entry is not None else None
 
-    def _act(self, step: str, entry: dict[str, Any]) -> bool:
-        """Raise for `fail` and `transient`; True for a hold; False for what is ignored."""
+    def _holds(self, step: str, scopes: Iterable[str], markers: set[Path]) -> bool:
+        """One look at the fault for `step`: raises for `fail` and `transient`; True while a
+        hold lasts (its marker touched, so a drill can wait until a worker is really inside
+        the step, and remembered in `markers` for the caller to remove)."""
+        found = self._applicable(step, scopes)
+        if found is None:
+            return False
+        key, entry = found
         mode = entry.get("mode")
         message = str(entry.get("message") or f"injected: {step} {mode}")
         if mode == "fail":
@@ -181,6 +187,9 @@ class FaultInjector:
         if mode != "hold":
             log.warning("ignoring unknown fault mode %r for step %r", mode, step)
             return False
+        marker = holding_marker(self.path.parent, key)
+        marker.touch()
+        markers.add(marker)
         return True
 
     def check(
@@ -192,19 +201,12 @@ class FaultInjector:
         """Apply the fault configured for `step`, if any (see the module docstring)."""
         markers: set[Path] = set()
         try:
-            while (found := self._applicable(step, scopes)) is not None:
-                key, entry = found
-                if not self._act(step, entry):
-                    return
-                marker = holding_marker(self.path.parent, key)
-                marker.touch()  # a drill can wait until a worker is really inside the step
-                markers.add(marker)
+            while self._holds(step, scopes, markers):
                 if on_wait is not None:
                     on_wait()
                 time.sleep(HOLD_POLL_SECONDS)
         finally:
-            for marker in markers:
-                marker.unlink(missing_ok=True)
+            _remove(markers)
 
     async def check_async(
         self,
@@ -215,19 +217,17 @@ class FaultInjector:
         """`check` for an event loop: a hold waits without blocking the loop."""
         markers: set[Path] = set()
         try:
-            while (found := self._applicable(step, scopes)) is not None:
-                key, entry = found
-                if not self._act(step, entry):
-                    return
-                marker = holding_marker(self.path.parent, key)
-                marker.touch()
-                markers.add(marker)
+            while self._holds(step, scopes, markers):
                 if on_wait is not None:
                     on_wait()
                 await asyncio.sleep(HOLD_POLL_SECONDS)
         finally:
-            for marker in markers:
-                marker.unlink(missing_ok=True)
+            _remove(markers)
+
+
+def _remove(markers: set[Path]) -> None:
+    for marker in markers:
+        marker.unlink(missing_ok=True)
 
 
 def holding_marker(state_dir: Path, key: str) -> Path:

@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import make_url, text
 
-from novaflow.db import Database
+from novaflow.db import Database, make_engine
 from novaflow.models import Server
 from novaflow.seed import seed
 
@@ -22,9 +22,9 @@ def _per_worker(url: str | None) -> str | None:
         return url
     base = make_url(url)
     name = f"{base.database}_{worker}"
-    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    engine = make_engine(url)
     try:
-        with engine.connect() as conn:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             found = conn.execute(
                 text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
             ).first()

@@ -128,7 +128,8 @@ class ResizeServer(Gated, Parkable):
         """The decision's own gate (lock, policy, state; the instance action recorded), then
         the verdict for the run to carry out."""
         self._deciding = True
-        await workflow.wait_condition(lambda: self._awaiting or not self._almost_awaiting)
+        if not self._awaiting:  # (no wait otherwise: histories recorded before replay as they were)
+            await workflow.wait_condition(lambda: self._awaiting or not self._almost_awaiting)
         if not self._awaiting:  # the move failed on the way and was rolled back
             self._deciding = False
             raise ApplicationError(

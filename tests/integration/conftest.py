@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from hypervisor.faults import clear_faults
+from tests.dbs import POSTGRES_URL, fresh_database
 from tests.integration.client import NovaClient
 from tests.stacks import running_stack
 from workers.devstack import DEFAULT_HOSTS, Stack
@@ -19,6 +21,16 @@ from workers.devstack import DEFAULT_HOSTS, Stack
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with running_stack(tmp_path_factory.mktemp("stack")) as started:
         yield started
+
+
+@pytest.fixture(scope="module")
+def pg_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A stack of the module's own on PostgreSQL (its test process's database, emptied)."""
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL not configured (NOVAFLOW_TEST_POSTGRES_URL)")
+    fresh_database("postgres", Path(tmp_path_factory.mktemp("pg"))).dispose()
+    with running_stack(tmp_path_factory.mktemp("pgstack"), database_url=POSTGRES_URL) as stack:
+        yield stack
 
 
 @pytest.fixture

@@ -3,26 +3,11 @@ still never exceed the quota, never share an IP, and leave nothing behind."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-import pytest
-
-from tests.dbs import POSTGRES_URL, fresh_database
 from tests.integration.client import NovaClient
 from tests.integration.leaks import leaks
-from tests.stacks import running_stack
 from workers.devstack import Stack
-
-
-@pytest.fixture(scope="module")
-def pg_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    if not POSTGRES_URL:
-        pytest.skip("PostgreSQL not configured (NOVAFLOW_TEST_POSTGRES_URL)")
-    fresh_database("postgres", Path(tmp_path_factory.mktemp("pg"))).dispose()
-    with running_stack(tmp_path_factory.mktemp("pgstack"), database_url=POSTGRES_URL) as stack:
-        yield stack
 
 
 def test_racing_creates_on_postgres(pg_stack: Stack) -> None:

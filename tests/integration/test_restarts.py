@@ -117,4 +117,9 @@ def test_database_locked_while_a_create_finishes(nova: NovaClient, stack: Stack)
         finally:
             lock.execute("ROLLBACK")
             lock.close()
+    [server] = [s for s in nova.servers() if s["name"] == name]
+    nova.wait_status(server["id"], "ACTIVE")
+    [create] = nova.actions(server["id"])
+    events = [e["event"] for e in nova.action(server["id"], create["request_id"])["events"]]
+    assert events.count("finish_create") == 1, events  # refused, retried, recorded once
     built_once(nova, stack, name)
