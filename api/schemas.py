@@ -25,6 +25,7 @@ from pydantic import (
 
 from api.microversion import current, refused_before, refused_from
 from novaflow import keypairs, server_metadata, server_tags
+from novaflow.errors import Invalid
 
 Name = Annotated[StrictStr, Field(min_length=1, max_length=255)]
 
@@ -80,11 +81,26 @@ Tag = Annotated[StrictStr, AfterValidator(_tag_rules)]
 Tags = Annotated[list[Tag], Field(max_length=server_tags.MAX_TAGS)]
 
 
-def _uuid_like(value: str) -> str:
+def is_uuid(text: str) -> bool:
+    """Nova's 'format': 'uuid': any spelling of a uuid that Python's UUID reads."""
     try:
-        uuid.UUID(value)
+        uuid.UUID(text)
     except ValueError:
-        raise ValueError(f"'{value}' is not a 'uuid'") from None
+        return False
+    return True
+
+
+def uuid_id(text: str) -> str:
+    """An id in a path that must be a uuid (from 2.53, a service's or a hypervisor's): itself,
+    else Nova's 400."""
+    if not is_uuid(text):
+        raise Invalid(f"Invalid uuid {text}")
+    return text
+
+
+def _uuid_like(value: str) -> str:
+    if not is_uuid(value):
+        raise ValueError(f"'{value}' is not a 'uuid'")
     return value
 
 

@@ -10,7 +10,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 from sqlmodel import Session, col, select
 
@@ -172,12 +171,53 @@ def server_rebuild_view(session: Session, server: Server, ctx: RequestContext) -
     return body
 
 
+@dataclass(frozen=True)
+class Related:
+    """What server_view reads beside a server row, read for a whole page of servers at once
+    (one query each) rather than once per server: tags (2.26), images (the admin's kernel and
+    ramdisk, 2.3), hosts (host_status, 2.16): only what the version and the caller show."""
+
+    tags: dict[str, list[str]]
+    images: dict[str, Image]
+    hosts: dict[str, Host]
+
+    @classmethod
+    def of(
+        cls,
+        session: Session,
+        servers: list[Server],
+        ctx: RequestContext,
+        down_after: timedelta | None = None,
+    ) -> Related:
+        """What server_view will show of `servers` at the negotiated version, and no more."""
+        version = current.get()
+        tags: dict[str, list[str]] = {}
+        images: dict[str, Image] = {}
+        hosts: dict[str, Host] = {}
+        if servers and version >= (2, 26):
+            tags = server_tags.tags_of_servers(session, [s.id for s in servers])
+        if servers and ctx.is_admin and version >= (2, 3):
+            ids = {s.image_id for s in servers}
+            images = {i.id: i for i in session.exec(select(Image).where(col(Image.id).in_(ids)))}
+        names = {s.host for s in servers if s.host}
+        if names and down_after is not None and version >= (2, 16):
+            hosts = {h.name: h for h in session.exec(select(Host).where(col(Host.name).in_(names)))}
+        return cls(tags, images, hosts)
+
+
 def server_view(
-    session: Session, server: Server, ctx: RequestContext, down_after: timedelta | None = None
+    session: Session,
+    server: Server,
+    ctx: RequestContext,
+    down_after: timedelta | None = None,
+    related: Related | None = None,
 ) -> dict[str, Any]:
     """A server as GET /servers/{id} shows it at the negotiated version; with `down_after`
     (how long a host may miss heartbeats; given for a caller whom the policy lets see it),
-    its host's status too (2.16)."""
+    its host's status too (2.16). A list passes what it read for its whole page (`related`);
+    without it, one server's are read here."""
+    if related is None:
+        related = Related.of(session, [server], ctx, down_after)
     flavor = session.get(Flavor, server.flavor_id)
     body: dict[str, Any] = {
         "id": server.id,
@@ -226,13 +266,14 @@ def server_view(
             }
         )
         if version >= (2, 3):
-            body.update(extended_attributes(session, server))
+            body.update(extended_attributes(server, related.images.get(server.image_id)))
     if version >= (2, 16) and down_after is not None:
-        body["host_status"] = host_status(session, server, down_after)
+        host = related.hosts.get(server.host) if server.host else None
+        body["host_status"] = host_status(host, down_after)
     if version >= (2, 19):
         body["description"] = server.description
     if version >= (2, 26):
-        body["tags"] = server_tags.tags_of(session, server.id)
+        body["tags"] = related.tags.get(server.id, [])
     if server.vm_state == "error" and server.fault_message:
         message = server.fault_message
         if not ctx.is_admin:
@@ -248,11 +289,10 @@ def server_view(
     return body
 
 
-def extended_attributes(session: Session, server: Server) -> dict[str, Any]:
+def extended_attributes(server: Server, image: Image | None) -> dict[str, Any]:
     """The admin's extended server attributes Nova adds at 2.3. The kernel and ramdisk are the
-    image's (its properties name them, "" if it has none); the root disk is vda once a host
-    built the domain."""
-    image = session.get(Image, server.image_id)
+    server's image's (its properties name them, "" if it has none or is gone); the root disk is
+    vda once a host built the domain."""
     properties = image.properties if image is not None else {}
     return {
         "OS-EXT-SRV-ATTR:reservation_id": server.reservation_id,
@@ -270,15 +310,18 @@ def hostname(server: Server) -> str:
     return server.hostname or hostname_for(server.name, server.id)
 
 
-def host_status(session: Session, server: Server, down_after: timedelta) -> str:
-    """Nova's host_status (2.16): UP, DOWN (no heartbeat, or forced down), MAINTENANCE (the
-    host is disabled), or "" for a server without a host."""
-    host = session.get(Host, server.host) if server.host else None
+def host_status(host: Host | None, down_after: timedelta) -> str:
+    """Nova's host_status (2.16) of a server's host, in Nova's order (compute/api.py's
+    get_instance_host_status): DOWN if an operator forced it down; else MAINTENANCE if it is
+    disabled; else UP while it heartbeats, UNKNOWN once it stops. "" for a server without a
+    host."""
     if host is None:
         return ""
-    if not heartbeat_fresh(host, utcnow(), down_after):
+    if host.forced_down:
         return "DOWN"
-    return "UP" if host.enabled else "MAINTENANCE"
+    if not host.enabled:
+        return "MAINTENANCE"
+    return "UP" if heartbeat_fresh(host, utcnow(), down_after) else "UNKNOWN"
 
 
 def embedded_flavor(server: Server, flavor: Flavor | None) -> dict[str, Any]:
@@ -464,14 +507,6 @@ def libvirt_diagnostics_view(server_id: str, info: DomainDiagnostics) -> dict[st
     if info.vcpus == 1:
         body["cpu0_time"] = info.cpu_time_ns
     return body
-
-
-def next_page_links(path: str, query: list[tuple[str, str]], marker: str) -> list[dict[str, str]]:
-    """The `next` link of a full page (Nova's collection links): the same request (`path`, its
-    `query`), after the last item seen."""
-    kept = [(name, value) for name, value in query if name != "marker"]
-    href = f"{base_url.get()}{path}?{urlencode([*kept, ('marker', marker)])}"
-    return [{"rel": "next", "href": href}]
 
 
 def create_answer(server_id: str, admin_pass: str) -> dict[str, Any]:

@@ -43,6 +43,19 @@ def tags_of(session: Session, server_id: str) -> list[str]:
     return list(rows)
 
 
+def tags_of_servers(session: Session, server_ids: list[str]) -> dict[str, list[str]]:
+    """Each server's tags (sorted; [] for one without), in one query: a page of servers'."""
+    found: dict[str, list[str]] = {server_id: [] for server_id in server_ids}
+    rows = session.exec(
+        select(ServerTag.server_id, ServerTag.tag)
+        .where(col(ServerTag.server_id).in_(server_ids))
+        .order_by(col(ServerTag.tag))
+    )
+    for server_id, tag in rows:
+        found[server_id].append(tag)
+    return found
+
+
 def has(session: Session, server: Server, tag: str) -> bool:
     return session.get(ServerTag, (server.id, tag)) is not None
 

@@ -404,7 +404,10 @@ def actions_of(
 ) -> list[InstanceAction]:
     """The server's instance actions, newest first; a page of them after the action `marker`
     (a request id; Invalid if the server has none such), at most `limit`, only those updated
-    since `changes_since` (Nova 2.58)."""
+    since `changes_since` (Nova 2.58). `limit=0` is an empty page, whatever the marker (Nova's
+    actions_get)."""
+    if limit == 0:
+        return []
     statement = select(InstanceAction).where(InstanceAction.server_id == server_id)
     if changes_since is not None:
         updated = func.coalesce(col(InstanceAction.finish_time), col(InstanceAction.start_time))

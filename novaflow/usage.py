@@ -69,8 +69,9 @@ def usage_by_project(
 ) -> list[ProjectUsage]:
     """The projects that ran servers in [start, stop) (only `project_id`'s if given), each
     with its servers in the order they were created. A page (Nova's 2.40) is over servers, not
-    projects: at most `limit` servers, those created after the server `marker` (any server
-    novaflow knows; else Invalid)."""
+    projects: at most `limit` servers, those created after the server `marker` (one this
+    listing holds: of the project asked for, run in the period; else Invalid, so that another
+    project's server answers like an unknown one)."""
     statement = (
         select(Server)
         .where(col(Server.launched_at).is_not(None))
@@ -81,7 +82,7 @@ def usage_by_project(
     if project_id is not None:
         statement = statement.where(Server.project_id == project_id)
     if marker is not None:
-        after = session.get(Server, marker)
+        after = session.exec(statement.where(Server.id == marker)).first()
         if after is None:
             raise Invalid(f"Marker {marker} could not be found.")
         statement = statement.where(

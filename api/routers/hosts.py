@@ -8,17 +8,17 @@ cpu_info as an object; 2.33 pages the lists (`limit`, `marker`: an id of the ver
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from api import views
+from api import listing, views
 from api.deps import SessionDep
 from api.microversion import current
 from api.policy import rule
+from api.schemas import uuid_id
 from novaflow import hosts
 from novaflow.errors import Invalid, NotFound
 from novaflow.models import Host
@@ -90,11 +90,10 @@ def _with_servers(
 
 
 def _links(rows: list[views.NumberedHost], q: HypervisorQuery, request: Request) -> dict[str, Any]:
-    if current.get() < (2, 33) or q.limit is None or not rows or len(rows) < q.limit:
+    end = listing.nova_page_end(rows, q.limit) if current.get() >= (2, 33) else None
+    if end is None:
         return {}
-    query = request.query_params.multi_items()
-    links = views.next_page_links(request.url.path, query, _public_id(rows[-1]))
-    return {"hypervisors_links": links}
+    return {"hypervisors_links": listing.next_links(request, _public_id(end))}
 
 
 Q = Annotated[HypervisorQuery, Query()]
@@ -130,10 +129,7 @@ def _find(session: SessionDep, hypervisor_id: str) -> views.NumberedHost:
     """The hypervisor by the id of the version's kind: 404 if none; from 2.53 a uuid (400
     for anything else, as Nova)."""
     if current.get() >= (2, 53):
-        try:
-            uuid.UUID(hypervisor_id)
-        except ValueError:
-            raise Invalid(f"Invalid uuid {hypervisor_id}") from None
+        uuid_id(hypervisor_id)
     for row in _numbered(session):
         if _public_id(row) == hypervisor_id:
             return row

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
-from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Request, Response
@@ -139,13 +138,13 @@ _NOT_FIELDS = {"limit", "marker", "sort", "sort_key", "sort_dir", "member_status
 def _filters(query: list[tuple[str, str]]) -> dict[str, list[str]]:
     """Glance's field filters: `name=x` or `name=in:x,y`; any other key than its own fields is
     a property (`os_distro=debian`); `tag` looks in `tags`; `visibility=all` keeps all."""
-    filters: dict[str, list[str]] = {}
-    for key, value in query:
-        if key in _NOT_FIELDS or (key == "visibility" and value == "all"):
-            continue
-        values = value.removeprefix("in:").split(",") if value.startswith("in:") else [value]
-        filters.setdefault("tags" if key == "tag" else key, []).extend(values)
-    return filters
+    pairs = [
+        ("tags" if key == "tag" else key, one)
+        for key, value in query
+        if not (key == "visibility" and value == "all")
+        for one in (value.removeprefix("in:").split(",") if value.startswith("in:") else [value])
+    ]
+    return listing.filters(pairs, _NOT_FIELDS)
 
 
 def _within_size(body: dict[str, Any], size_min: str | None, size_max: str | None) -> bool:
@@ -177,9 +176,8 @@ def list_images(request: Request, session: SessionDep) -> dict[str, Any]:
         "first": "/v2/images",
         "schema": "/v2/schemas/images",
     }
-    if found.more:  # relative to the endpoint, as Glance's; the same filters, the next page
-        rest = [(k, v) for k, v in query.multi_items() if k != "marker"]
-        answer["next"] = "/v2/images?" + urlencode([*rest, ("marker", found.items[-1]["id"])])
+    if found.next_marker is not None:  # relative to the endpoint, as Glance's; the same filters
+        answer["next"] = listing.next_href(request, found.next_marker, relative_to="/v2/images")
     return answer
 
 

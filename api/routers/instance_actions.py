@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api import views
+from api import listing, views
 from api.auth import RequestContext
 from api.compute import MAX_PAGE, ComputeAPI
 from api.deps import ContextDep, SessionDep
@@ -52,15 +52,16 @@ def list_actions(
     q: Annotated[ActionListQuery, Query()],
 ) -> dict[str, Any]:
     server = _actions_server(session, ctx, server_id)
+    limit = None
     if current.get() < (2, 58):
         rows = servers.actions_of(session, server.id)
     else:
+        # Nova clamps a page to its maximum; limit=0 is an empty page (Nova's actions_get).
         limit = min(q.limit, MAX_PAGE) if q.limit is not None else None
         rows = servers.actions_of(session, server.id, limit, q.marker, q.changes_since)
     body: dict[str, Any] = {"instanceActions": [views.action_view(a) for a in rows]}
-    if current.get() >= (2, 58) and q.limit is not None and rows and len(rows) == q.limit:
-        query = request.query_params.multi_items()
-        body["links"] = views.next_page_links(request.url.path, query, rows[-1].request_id)
+    if (end := listing.nova_page_end(rows, limit)) is not None:
+        body["links"] = listing.next_links(request, end.request_id)
     return body
 
 

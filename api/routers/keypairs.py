@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response
 
-from api import views
+from api import listing, views
 from api.auth import RequestContext
 from api.deps import ContextDep, DbDep, SessionDep
 from api.microversion import current
@@ -96,9 +96,8 @@ def list_keypairs(
         limit = marker = None
     rows = keypairs.list_for_user(session, user, limit, marker)
     body: dict[str, Any] = {"keypairs": [{"keypair": keypair_summary(row)} for row in rows]}
-    if limit is not None and rows and len(rows) == limit:
-        query = request.query_params.multi_items()
-        body["keypairs_links"] = views.next_page_links(request.url.path, query, rows[-1].name)
+    if (end := listing.nova_page_end(rows, limit)) is not None:
+        body["keypairs_links"] = listing.next_links(request, end.name)
     return body
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api import views
+from api import listing, views
 from api.compute import MAX_PAGE
 from api.deps import SessionDep
 from api.microversion import current
@@ -50,7 +50,6 @@ def list_migrations(
         limit = min(limit, MAX_PAGE)  # Nova clamps a page rather than refusing it
     rows = moves.list_migrations(session, filters, limit, marker)
     body: dict[str, Any] = {"migrations": [views.migration_view(m) for m in rows]}
-    if limit is not None and rows and len(rows) == limit:
-        query = request.query_params.multi_items()
-        body["migrations_links"] = views.next_page_links(request.url.path, query, rows[-1].uuid)
+    if (end := listing.nova_page_end(rows, limit)) is not None:
+        body["migrations_links"] = listing.next_links(request, end.uuid)
     return body

@@ -12,7 +12,6 @@ network service's own writes are not offered.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 
@@ -20,7 +19,6 @@ from api import listing, views
 from api.deps import ContextDep, SessionDep
 from api.policy import rule
 from novaflow import networks
-from novaflow.errors import Invalid
 
 router = APIRouter(prefix="/network/v2.0", tags=["networks (Neutron v2.0)"])
 
@@ -30,17 +28,6 @@ _NOT_FIELDS = {"fields", "limit", "marker", "page_reverse", "sort_key", "sort_di
 # The fields a list may be filtered on; any other is refused, as Neutron's filter validation does.
 _FILTERS = {"id", "name", "description", "status", "admin_state_up", "shared", "router:external",
             "project_id", "tenant_id", "mtu", "port_security_enabled"}  # fmt: skip
-
-
-def _filters(query: list[tuple[str, str]]) -> dict[str, list[str]]:
-    filters: dict[str, list[str]] = {}
-    for key, value in query:
-        if key in _NOT_FIELDS:
-            continue
-        if key not in _FILTERS:
-            raise Invalid(f"[{key}] is invalid attribute for filtering")
-        filters.setdefault(key, []).append(value)  # repeated: any of the values
-    return filters
 
 
 def _selected(body: dict[str, Any], fields: list[str]) -> dict[str, Any]:
@@ -55,17 +42,12 @@ def list_networks(request: Request, session: SessionDep, ctx: ContextDep) -> dic
         views.neutron_network_view(n)
         for n in networks.networks(session, ctx.project_id, ctx.is_admin)
     ]
-    found = listing.page(
-        listing.keep(bodies, _filters(query.multi_items())), query.get("limit"), query.get("marker")
-    )
+    wanted = listing.filters(query.multi_items(), _NOT_FIELDS, _FILTERS)
+    found = listing.page(listing.keep(bodies, wanted), query.get("limit"), query.get("marker"))
     fields = query.getlist("fields")
     answer: dict[str, Any] = {"networks": [_selected(b, fields) for b in found.items]}
-    if found.more:  # Neutron links the next page with the same query
-        rest = [(k, v) for k, v in query.multi_items() if k != "marker"]
-        href = f"{views.base_url.get()}/network/v2.0/networks?" + urlencode(
-            [*rest, ("marker", found.items[-1]["id"])]
-        )
-        answer["networks_links"] = [{"rel": "next", "href": href}]
+    if links := listing.next_links(request, found.next_marker):  # the same query, further on
+        answer["networks_links"] = links
     return answer
 
 

@@ -131,9 +131,10 @@ def list_servers_detail(
     request: Request, session: SessionDep, ctx: ContextDep, q: ListQuery
 ) -> dict[str, Any]:
     down_after = _host_status_after(request, ctx)
-    return {
-        "servers": [views.server_view(session, s, ctx, down_after) for s in _page(session, ctx, q)]
-    }
+    page = _page(session, ctx, q)
+    # The page's tags, images and hosts: one query each, not one per server.
+    related = views.Related.of(session, page, ctx, down_after)
+    return {"servers": [views.server_view(session, s, ctx, down_after, related) for s in page]}
 
 
 @router.get("/{server_id}", dependencies=[rule("os_compute_api:servers:show")])

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any, Literal, TypeVar
-from uuid import UUID
 
 from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -23,6 +22,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, V
 from api.deps import DbDep, SessionDep
 from api.microversion import MicroversionDep, Version
 from api.policy import rule
+from api.schemas import uuid_id
 from api.views import iso_micro
 from novaflow import services
 from novaflow.errors import Invalid, NotFound
@@ -142,22 +142,56 @@ def update_service(
     db: DbDep,
     version: MicroversionDep,
 ) -> dict[str, Any]:
-    """Before 2.53 `service_id` is the action: `enable`, `disable`, `disable-log-reason`, or
-    (2.11) `force-down`, the service named by the body's host and binary. From 2.53 it is the
-    service's uuid and the body says what changes."""
+    """Before 2.53 `service_id` is the action (`_update_by_action`); from 2.53 it is the
+    service's uuid (`_update_by_uuid`)."""
     if version >= UUID_VERSION:
         return _update_by_uuid(service_id, body, request, db, version)
-    if service_id not in _ACTIONS or (service_id == "force-down" and version < FORCED_DOWN_VERSION):
+    return _update_by_action(service_id, body, request, db, version)
+
+
+def _update_by_action(
+    action_name: str, body: Any, request: Request, db: DbDep, version: Version
+) -> dict[str, Any]:
+    """Before 2.53: `enable`, `disable`, `disable-log-reason`, or (2.11) `force-down` the
+    service named by the body's host and binary."""
+    if action_name not in _ACTIONS or (
+        action_name == "force-down" and version < FORCED_DOWN_VERSION
+    ):
         raise NotFound("Unknown action")
     model = ServiceActionV211 if version >= FORCED_DOWN_VERSION else ServiceAction
     action = _parse(model, body)
-    change, answer = _ACTIONS[service_id](action)
+    change, answer = _ACTIONS[action_name](action)
     with db.write() as session:
         service = services.by_host(
             session, action.host, action.binary, utcnow(), _down_after(request)
         )
         services.update(session, service.host, change)
     return {"service": {"host": action.host, "binary": action.binary, **answer}}
+
+
+def _update_by_uuid(
+    service_id: str, body: Any, request: Request, db: DbDep, version: Version
+) -> dict[str, Any]:
+    """2.53's update: status and/or forced_down of the service with this uuid."""
+    uuid_id(service_id)
+    update = _parse(ServiceUpdate, body)
+    if update.status == "enabled" and update.disabled_reason:
+        raise Invalid("Specifying 'disabled_reason' with status 'enabled' is invalid.")
+    if update.status is None and update.forced_down is None:
+        raise Invalid(
+            "No updates were requested. Fields 'status' or 'forced_down' should be specified."
+        )
+    down_after = _down_after(request)
+    change = services.Change(
+        enabled=None if update.status is None else update.status == "enabled",
+        disabled_reason=update.disabled_reason,
+        forced_down=update.forced_down,
+    )
+    with db.write() as session:
+        service = services.by_uuid(session, service_id, utcnow(), down_after)
+        services.update(session, service.host, change)
+        service = services.by_uuid(session, service_id, utcnow(), down_after)
+        return {"service": service_view(service, version)}
 
 
 Answer = tuple[services.Change, dict[str, Any]]
@@ -195,39 +229,6 @@ _ACTIONS: dict[str, Callable[[ServiceAction], Answer]] = {
 }
 
 
-def _uuid(text: str) -> str:
-    try:
-        UUID(text)
-    except ValueError:
-        raise Invalid(f"Invalid uuid {text}") from None
-    return text
-
-
-def _update_by_uuid(
-    service_id: str, body: Any, request: Request, db: DbDep, version: Version
-) -> dict[str, Any]:
-    """2.53's update: status and/or forced_down of the service with this uuid."""
-    _uuid(service_id)
-    update = _parse(ServiceUpdate, body)
-    if update.status == "enabled" and update.disabled_reason:
-        raise Invalid("Specifying 'disabled_reason' with status 'enabled' is invalid.")
-    if update.status is None and update.forced_down is None:
-        raise Invalid(
-            "No updates were requested. Fields 'status' or 'forced_down' should be specified."
-        )
-    down_after = _down_after(request)
-    change = services.Change(
-        enabled=None if update.status is None else update.status == "enabled",
-        disabled_reason=update.disabled_reason,
-        forced_down=update.forced_down,
-    )
-    with db.write() as session:
-        service = services.by_uuid(session, service_id, utcnow(), down_after)
-        services.update(session, service.host, change)
-        service = services.by_uuid(session, service_id, utcnow(), down_after)
-        return {"service": service_view(service, version)}
-
-
 @router.delete(
     "/{service_id}", status_code=204, dependencies=[rule("os_compute_api:os-services:delete")]
 )
@@ -240,7 +241,7 @@ def delete_service(
     with db.write() as session:
         try:
             if version >= UUID_VERSION:
-                service = services.by_uuid(session, _uuid(service_id), utcnow(), down_after)
+                service = services.by_uuid(session, uuid_id(service_id), utcnow(), down_after)
             else:
                 service = services.by_number(session, _integer(service_id), utcnow(), down_after)
         except NotFound:

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 
+from api import listing
 from api.deps import ContextDep, SessionDep
 from api.microversion import MicroversionDep
 from api.policy import refusal, rule
-from api.views import base_url, iso_micro
+from api.views import iso_micro
 from novaflow import usage
 from novaflow.errors import Invalid
 from novaflow.models import utcnow
@@ -60,11 +60,7 @@ def next_page(
 ) -> list[dict[str, str]]:
     """The link to the page after a full one: the same query, the last server as marker."""
     servers = [used.server.id for project in found for used in project.servers]
-    if limit is None or len(servers) < limit:
-        return []
-    query = [(k, v) for k, v in request.query_params.multi_items() if k != "marker"]
-    query.append(("marker", servers[-1]))
-    return [{"rel": "next", "href": f"{base_url.get()}{request.url.path}?{urlencode(query)}"}]
+    return listing.next_links(request, listing.nova_page_end(servers, limit))
 
 
 def server_usage_view(used: usage.ServerUsage, now: datetime) -> dict[str, Any]:

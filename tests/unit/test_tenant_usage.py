@@ -104,3 +104,26 @@ def test_pages_from_2_40(api: TestClient, db: Database) -> None:
     assert refused.status_code == 400 and "Marker nope could not be found." in refused.text
     refused = api.get(f"/v2.1/os-simple-tenant-usage?{period}&limit=-1", headers=at("2.40"))
     assert refused.status_code == 400 and "limit" in refused.text
+
+
+def test_another_projects_server_is_no_marker(
+    api: TestClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member paging its own usage cannot learn whether another project's server exists: its
+    id answers as an unknown marker does (400), not with a page (200)."""
+    launched(db, "mine", T0)
+    theirs = launched(db, "theirs", T0)
+    with db.write() as session:
+        server = session.get(Server, theirs)
+        assert server is not None
+        server.project_id = "q"
+    member = apps.client(db, monkeypatch, (2, 40), "member:p")
+    period = "start=2026-11-01T00:00:00&end=2026-11-02T00:00:00"
+    url = f"/v2.1/os-simple-tenant-usage/p?{period}&limit=1"
+
+    foreign = member.get(f"{url}&marker={theirs}", headers=at("2.40"))
+    unknown = member.get(f"{url}&marker=00000000-0000-0000-0000-000000000000", headers=at("2.40"))
+    assert (foreign.status_code, unknown.status_code) == (400, 400)
+    assert foreign.json()["badRequest"]["message"] == unknown.json()["badRequest"][
+        "message"
+    ].replace("00000000-0000-0000-0000-000000000000", theirs)
