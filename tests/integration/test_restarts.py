@@ -16,7 +16,7 @@ import httpx
 from hypervisor.faults import AFTER, BEFORE, around, clear_faults, is_holding, set_fault
 from tests.integration.client import NovaClient, wait_until
 from tests.integration.leaks import leaks
-from tests.integration.test_moves import where_defined
+from tests.integration.test_moves import act, settled, where_defined
 from tests.integration.test_parking import needing_attention
 from workers.devstack import Stack
 
@@ -93,6 +93,55 @@ def test_temporal_restarted_while_a_create_is_on_a_host(nova: NovaClient, stack:
         wait_until(lambda: holding(hosts, step, name), "the build on a host")
         stack.kill("temporal")
     built_once(nova, stack, name)
+
+
+def test_api_killed_while_an_action_passes_its_gate(nova: NovaClient, stack: Stack) -> None:
+    """A stop was admitted (its state gate committed) when the API died: the client gets no
+    answer, the stop happens all the same, recorded once."""
+    name, control = "api-killed-stop", [stack.control_state_dir]
+    server_id = nova.create_ok(name=name)
+    settled(nova, server_id, "ACTIVE")
+    step = around("begin_operation", AFTER)
+    answers: list[httpx.Response | Exception] = []
+
+    def stop() -> None:
+        try:
+            answers.append(nova.server_action(server_id, {"os-stop": None}))
+        except httpx.HTTPError as error:
+            answers.append(error)
+
+    with held(stack, control, step, name):
+        threading.Thread(target=stop, daemon=True).start()
+        wait_until(lambda: holding(control, step, name), "the stop admitted")
+        stack.kill("api")
+        wait_until(lambda: answers, "the client to lose its request")
+        assert isinstance(answers[0], httpx.HTTPError)
+    settled(nova, server_id, "SHUTOFF")
+    assert [a["action"] for a in nova.actions(server_id)] == ["stop", "create"]
+    nova.delete_and_wait(server_id)
+    assert leaks(stack, [server_id]) == {}
+
+
+def test_temporal_restarted_during_a_resize_copy(nova: NovaClient, stack: Stack) -> None:
+    """Temporal stops while a resize copies the disk to its destination: the resize goes on
+    to VERIFY_RESIZE once it is back, and its confirm leaves the server on the destination
+    only."""
+    name = "temporal-resize"
+    hosts = [stack.host_state_dir(h.name) for h in stack.hosts]
+    server_id = nova.create_ok(name=name)
+    source = settled(nova, server_id, "ACTIVE")["OS-EXT-SRV-ATTR:host"]
+    step = around("receive_disk_on_host", BEFORE)
+    with held(stack, hosts, step, name):
+        act(nova, server_id, {"resize": {"flavorRef": "2"}})
+        wait_until(lambda: holding(hosts, step, name), "the disk copy")
+        stack.kill("temporal")
+    dest = settled(nova, server_id, "VERIFY_RESIZE", timeout=90)["OS-EXT-SRV-ATTR:host"]
+    act(nova, server_id, {"confirmResize": None})
+    settled(nova, server_id, "ACTIVE")
+    assert dest != source and where_defined(stack, server_id) == {dest}
+    assert needing_attention(stack, server_id) == []
+    nova.delete_and_wait(server_id)
+    assert leaks(stack, [server_id]) == {}
 
 
 def test_database_locked_while_a_create_finishes(nova: NovaClient, stack: Stack) -> None:
