@@ -3,13 +3,17 @@ the API's maximum of the day, which a test raises for itself (`max_version`)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 
 from api import microversion
 from api.app import create_app
+from novaflow import hosts
 from novaflow.config import Settings
 from novaflow.db import Database
+from tests.dbs import fresh_database
 
 
 def client(
@@ -24,3 +28,26 @@ def client(
     app.state.db = db
     # A loopback base URL: noauth refuses any other address.
     return TestClient(app, base_url="http://127.0.0.1", headers={"X-Auth-Token": token})
+
+
+def database_with_hosts(tmp_path: Path, *names: str) -> Database:
+    """A fresh, seeded SQLite database with test-driver hosts of 4 vCPU, 4 GiB, 40 GiB."""
+    database = fresh_database("sqlite", tmp_path)
+    with database.write() as session:
+        for name in names:
+            hosts.register_host(
+                session,
+                name,
+                vcpus=4,
+                memory_mb=4096,
+                disk_gb=40,
+                arch="x86_64",
+                libvirt_uri="test:///default",
+                hypervisor_type="test",
+            )
+    return database
+
+
+def at(version: str) -> dict[str, str]:
+    """The header that asks for compute microversion `version`."""
+    return {"OpenStack-API-Version": f"compute {version}"}

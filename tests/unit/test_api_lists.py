@@ -14,31 +14,18 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event
 
 from api.compute import MAX_PAGE
-from novaflow import hosts
 from novaflow.db import Database
 from novaflow.models import Host, InstanceAction, Server, ServerTag, utcnow
-from novaflow.seed import seed
-from tests.dbs import add_server, fresh_database
+from tests.dbs import add_server
 from tests.unit import apps
+from tests.unit.apps import at
 
 ADMIN = "admin:p"
 
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[Database]:
-    database = fresh_database("sqlite", tmp_path)
-    seed(database)
-    with database.write() as session:
-        hosts.register_host(
-            session,
-            "host-a",
-            vcpus=4,
-            memory_mb=4096,
-            disk_gb=40,
-            arch="x86_64",
-            libvirt_uri="test:///default",
-            hypervisor_type="test",
-        )
+    database = apps.database_with_hosts(tmp_path, "host-a")
     yield database
     database.dispose()
 
@@ -46,10 +33,6 @@ def db(tmp_path: Path) -> Iterator[Database]:
 @pytest.fixture
 def api(db: Database, monkeypatch: pytest.MonkeyPatch) -> TestClient:
     return apps.client(db, monkeypatch, (2, 62), ADMIN)
-
-
-def at(version: str) -> dict[str, str]:
-    return {"OpenStack-API-Version": f"compute {version}"}
 
 
 @pytest.mark.parametrize(

@@ -18,27 +18,16 @@ from tempest.lib.common.rest_client import RestClient
 from novaflow import hosts, placement
 from novaflow.db import Database
 from novaflow.models import Host, Server, utcnow
-from tests.dbs import add_server, fresh_database
+from tests.dbs import add_server
 from tests.unit import apps
+from tests.unit.apps import at
 
 ADMIN = "admin:p-admin"
 
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[Database]:
-    database = fresh_database("sqlite", tmp_path)
-    with database.write() as session:
-        for name in ("host-a", "host-b"):
-            hosts.register_host(
-                session,
-                name,
-                vcpus=4,
-                memory_mb=4096,
-                disk_gb=40,
-                arch="x86_64",
-                libvirt_uri="test:///default",
-                hypervisor_type="test",
-            )
+    database = apps.database_with_hosts(tmp_path, "host-a", "host-b")
     yield database
     database.dispose()
 
@@ -46,10 +35,6 @@ def db(tmp_path: Path) -> Iterator[Database]:
 @pytest.fixture
 def api(db: Database, monkeypatch: pytest.MonkeyPatch) -> TestClient:
     return apps.client(db, monkeypatch, (2, 53), ADMIN)
-
-
-def at(version: str) -> dict[str, str]:
-    return {"OpenStack-API-Version": f"compute {version}"}
 
 
 class Resp(dict[str, str]):
