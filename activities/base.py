@@ -3,7 +3,6 @@ instance-action event (the audit trail behind os-instance-actions)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -11,7 +10,6 @@ from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from hypervisor.faults import FaultInjector, after_commit
 from novaflow import servers
 from novaflow.db import Database
 from novaflow.errors import NovaflowError
@@ -31,24 +29,18 @@ class StepRecorder:
     """Runs a step inside a write transaction and records its event in that same transaction
     (no extra commit on the hot path). A failure is recorded in a transaction of its own."""
 
-    def __init__(self, db: Database, faults: FaultInjector | None = None) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
-        self.faults = faults
 
     @contextmanager
     def step(self, ctx: StepContext, event: str, host: str | None = None) -> Iterator[Session]:
         started = utcnow()
-        step = re.sub(r"_\d+$", "", event)
-        if self.faults is not None:  # tests and drills: hold a step to kill the worker in it
-            self.faults.check(step)
         try:
             with self.db.write() as session:
                 yield session
                 servers.record_event(
                     session, ctx.server_id, ctx.request_id, event, start_time=started, host=host
                 )
-            if self.faults is not None:  # ... or right after its commit
-                self.faults.check(after_commit(step))
         except NovaflowError as error:
             self.record_failure(ctx, event, started, str(error), host)
             raise as_application_error(error) from error

@@ -12,7 +12,6 @@ from sqlmodel import Session
 from activities.base import StepRecorder, as_application_error
 from activities.network import allocated_ports, image_content_of
 from activities.registry import implements
-from hypervisor.faults import FaultInjector, after_commit
 from novaflow import hosts, ipam, operations, placement, quota, servers
 from novaflow.db import Database
 from novaflow.errors import Conflict, NovaflowError, RequestExpired
@@ -77,12 +76,10 @@ class InstanceActivities:
     def __init__(
         self,
         db: Database,
-        faults: FaultInjector | None = None,
         service_down: timedelta = timedelta(seconds=30),
     ) -> None:
         self.db = db
-        self.faults = faults
-        self.recorder = StepRecorder(db, faults)
+        self.recorder = StepRecorder(db)
         self.service_down = service_down
 
     @implements(catalog.RESERVE_QUOTA)
@@ -104,8 +101,6 @@ class InstanceActivities:
                     ids = _record_request(session, inp)
             if expired:
                 raise RequestExpired("The request expired before it could be recorded.")
-            if self.faults is not None:  # tests: hold here to kill the worker after the commit
-                self.faults.check(after_commit("reserve_quota"))
             return ReserveResult(server_ids=ids)
         except NovaflowError as error:
             raise as_application_error(error) from error

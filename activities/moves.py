@@ -7,7 +7,6 @@ from __future__ import annotations
 from activities.base import StepRecorder
 from activities.network import allocated_ports, image_content_of
 from activities.registry import implements
-from hypervisor.faults import FaultInjector
 from novaflow import moves
 from novaflow.db import Database
 from novaflow.models import Host, Image
@@ -22,9 +21,9 @@ from workflows.contracts import (
 
 
 class MoveActivities:
-    def __init__(self, db: Database, faults: FaultInjector | None = None) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
-        self.recorder = StepRecorder(db, faults)
+        self.recorder = StepRecorder(db)
 
     @implements(catalog.PLAN_MOVE)
     def plan_move(self, inp: ServerRef) -> MovePlan:

@@ -8,7 +8,6 @@ from sqlmodel import Session
 
 from activities.base import StepRecorder
 from activities.registry import implements
-from hypervisor.faults import FaultInjector
 from novaflow import images, ipam, servers
 from novaflow.db import Database
 from novaflow.models import Image
@@ -58,9 +57,9 @@ def allocated_ports(session: Session, server_id: str) -> list[AllocatedPort]:
 
 
 class NetworkActivities:
-    def __init__(self, db: Database, faults: FaultInjector | None = None) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
-        self.recorder = StepRecorder(db, faults)
+        self.recorder = StepRecorder(db)
 
     @implements(catalog.ALLOCATE_NETWORK)
     def allocate_network(self, inp: NetworkInput) -> NetworkResult:

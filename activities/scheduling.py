@@ -7,7 +7,6 @@ from datetime import timedelta
 
 from activities.base import StepRecorder, as_application_error
 from activities.registry import implements
-from hypervisor.faults import FaultInjector
 from novaflow import placement, servers
 from novaflow.db import Database
 from novaflow.errors import NoValidHost
@@ -34,12 +33,11 @@ class SchedulingActivities:
         db: Database,
         scheduler: FilterScheduler,
         service_down: timedelta,
-        faults: FaultInjector | None = None,
     ) -> None:
         self.db = db
         self.scheduler = scheduler
         self.service_down = service_down
-        self.recorder = StepRecorder(db, faults)
+        self.recorder = StepRecorder(db)
 
     @implements(catalog.SCHEDULE)
     def schedule(self, inp: ScheduleInput) -> ScheduleResult:

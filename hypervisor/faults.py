@@ -1,9 +1,8 @@
 """Fault injection for tests and drills; inert unless faults.json exists.
 
 A FaultInjector sits at the hypervisor boundary: LibvirtHost calls `check(step)` at the top of
-prepare_disk, define, start and undefine. The control-plane worker has one too, checked before
-its database steps (schedule, allocate_network, ...), so tests can stop a step and kill -9 the
-worker while it runs. What happens is read from `STATE_DIR/faults.json`
+prepare_disk, define, start, undefine, ..., so tests can stop a step and kill -9 the worker
+while it runs. What happens is read from `STATE_DIR/faults.json`
 on every call (re-parsed only when the file changes), e.g.
 
     {"define": {"mode": "fail", "message": "injected: define failed"},
@@ -15,10 +14,11 @@ Modes:
   hold       block while the entry stays in the file (polling every 50 ms and calling on_wait,
              so an activity keeps heartbeating), then re-evaluate: gone -> proceed
 
-Every activity also has two positions of its own, checked by the workers' StepFaults
-interceptor (workers/step_faults.py) around the activity's body: `<activity>:before` and
-`<activity>:after` (the body returned, its side effects done, Temporal not yet told). They are
-what the crash matrix (tests/integration/test_crash_matrix.py) holds.
+Every activity, on either kind of worker, also has two positions of its own, checked by the
+workers' StepFaults interceptor (workers/step_faults.py) around the activity's body:
+`<activity>:before` and `<activity>:after` (the body returned: its transaction committed, its
+libvirt calls returned; Temporal not yet told). The crash matrix holds them
+(tests/integration/test_crash_matrix.py); they are the control worker's only positions.
 
 A fault may be scoped to one server: the key `<step>@<scope>` applies only to a step working for
 that server, named by its id or its name (`set_fault(..., scope=...)`), so many tests can hold
@@ -56,30 +56,10 @@ FAULT_STEPS = (
     "power",  # every power action (stop, start, reboot, pause, suspend, ...)
     "receive_disk",  # a resize's or migration's disk, on its destination
     "fetch_image",  # an image's copy into a host's cache
-    # control-plane steps: the control worker's StepRecorder checks each before its
-    # transaction, and `<step>:committed` right after the commit (see after_commit)
-    "reserve_quota",  # (the create's first write: only its `:committed` position is held)
-    "schedule",
-    "allocate_network",
-    "release_network",
-    "finish_create",
-    "claim_destination",
-    "finish_move",
-    "confirm_move",
-    "revert_move",
 )
-CONTROL_STEPS = FAULT_STEPS[FAULT_STEPS.index("reserve_quota") :]
-COMMITTED = ":committed"
 BEFORE, AFTER = ":before", ":after"  # around every activity (workers/step_faults.py)
 FAULT_MODES = ("fail", "transient", "hold")
 SCOPE = "@"
-
-
-def after_commit(step: str) -> str:
-    """The fault position right after a control step's transaction committed and before
-    Temporal hears the step is done: a worker killed there proves the step idempotent (its
-    retry finds its own write)."""
-    return f"{step}{COMMITTED}"
 
 
 def around(activity_name: str, position: str) -> str:
@@ -92,8 +72,6 @@ def around(activity_name: str, position: str) -> str:
 def is_known_step(step: str) -> bool:
     if step in FAULT_STEPS:
         return True
-    if step.endswith(COMMITTED):
-        return step.removesuffix(COMMITTED) in CONTROL_STEPS
     name, _, position = step.rpartition(":")
     return name.isidentifier() and f":{position}" in (BEFORE, AFTER)
 
@@ -268,8 +246,8 @@ def set_fault(
     name)."""
     if not is_known_step(step):
         raise ValueError(
-            f"step: must be one of {FAULT_STEPS}, a control step + {COMMITTED!r}, or an "
-            f"activity + {BEFORE!r} or {AFTER!r} (got {step!r})"
+            f"step: must be one of {FAULT_STEPS}, or an activity + {BEFORE!r} or {AFTER!r} "
+            f"(got {step!r})"
         )
     if mode not in FAULT_MODES:
         raise ValueError(f"mode: must be one of {FAULT_MODES} (got {mode!r})")

@@ -70,11 +70,11 @@ async def main() -> None:
     # Tests and drills only (NOVAFLOW_FAULT_INJECTION): off by default.
     faults = FaultInjector(settings.state_dir / "control") if settings.fault_injection else None
     down_after = settings.service_down
-    instances = InstanceActivities(db, faults, down_after)
-    scheduling = SchedulingActivities(db, scheduler, down_after, faults)
-    network = NetworkActivities(db, faults)
+    instances = InstanceActivities(db, down_after)
+    scheduling = SchedulingActivities(db, scheduler, down_after)
+    network = NetworkActivities(db)
     operations = OperationActivities(client)
-    moving = MoveActivities(db, faults)
+    moving = MoveActivities(db)
     stop = stop_event_on_signals()
     with ThreadPoolExecutor(max_workers=32) as executor:
         worker = Worker(

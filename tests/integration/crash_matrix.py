@@ -71,7 +71,7 @@ class Case:
         return KINDS[self.step]
 
     @property
-    def phase_start(self) -> bool:
+    def request_waits_for_it(self) -> bool:
         """Whether the step is the one the phase's request waits for (its answer then waits
         for the step)."""
         return self.step in REQUEST_STEPS

@@ -15,7 +15,7 @@ import time
 import httpx
 import pytest
 
-from hypervisor.faults import after_commit, clear_faults, is_holding, set_fault
+from hypervisor.faults import AFTER, BEFORE, around, clear_faults, is_holding, set_fault
 from novaflow.config import Settings
 from tests.integration.client import NovaClient, wait_until
 from tests.integration.leaks import disks_on_hosts, domains_on_hosts, leaks
@@ -43,7 +43,7 @@ def test_control_worker_killed_right_after_the_create_was_recorded(
     died before Temporal heard of it. A worker back in time finds that write and builds the
     server once; a worker back after the request's deadline, when the API has answered 503
     ("nothing was changed"), removes it: no server, no quota."""
-    step = after_commit("reserve_quota")
+    step = around("reserve_quota", AFTER)
     answer: list[httpx.Response] = []
     set_fault(stack.control_state_dir, step, "hold")
     try:
@@ -122,7 +122,7 @@ def test_control_worker_killed_while_a_failed_build_compensates(
 ) -> None:
     for host in stack.hosts:
         set_fault(stack.host_state_dir(host.name), "start", "fail")
-    set_fault(stack.control_state_dir, "release_network", "hold")
+    set_fault(stack.control_state_dir, around("release_network", BEFORE), "hold")
     try:
         server_id = nova.create_ok()
         wait_until(

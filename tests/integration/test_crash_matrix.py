@@ -259,8 +259,8 @@ def run_wave(stack: Stack, wave: list[Case]) -> dict[str, Run]:
     # A request held in the operation's first step (a create's reservation, an action's state
     # gate) has no answer until it is released, and the API gives up waiting after its
     # deadline: those are started last, once the others hold.
-    last = [r for r in runs if r.case.phase_start]
-    first = [r for r in runs if not r.case.phase_start]
+    last = [r for r in runs if r.case.request_waits_for_it]
+    first = [r for r in runs if not r.case.request_waits_for_it]
     clock = time.monotonic()
 
     def took(what: str) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -39,12 +39,14 @@ def holding(directories: list[Path], step: str, name: str) -> bool:
     return any(is_holding(d, step, scope=name) for d in directories)
 
 
-def post_in_background(nova: NovaClient, name: str) -> list[httpx.Response | Exception]:
+def in_background(request: Callable[[], httpx.Response]) -> list[httpx.Response | Exception]:
+    """Send `request` in a thread; its answer, or the error of a connection the API dropped,
+    lands in the list returned."""
     answers: list[httpx.Response | Exception] = []
 
     def send() -> None:
         try:
-            answers.append(nova.create(name=name))
+            answers.append(request())
         except httpx.HTTPError as error:  # the API died under it
             answers.append(error)
 
@@ -74,7 +76,7 @@ def test_api_killed_between_accepting_a_create_and_answering_it(
     name, control = "api-killed", [stack.control_state_dir]
     step = around("reserve_quota", AFTER)
     with held(stack, control, step, name):
-        answers = post_in_background(nova, name)
+        answers = in_background(lambda: nova.create(name=name))
         wait_until(lambda: holding(control, step, name), "the create recorded")
         stack.kill("api")
         wait_until(lambda: answers, "the client to lose its request")
@@ -102,16 +104,8 @@ def test_api_killed_while_an_action_passes_its_gate(nova: NovaClient, stack: Sta
     server_id = nova.create_ok(name=name)
     settled(nova, server_id, "ACTIVE")
     step = around("begin_operation", AFTER)
-    answers: list[httpx.Response | Exception] = []
-
-    def stop() -> None:
-        try:
-            answers.append(nova.server_action(server_id, {"os-stop": None}))
-        except httpx.HTTPError as error:
-            answers.append(error)
-
     with held(stack, control, step, name):
-        threading.Thread(target=stop, daemon=True).start()
+        answers = in_background(lambda: nova.server_action(server_id, {"os-stop": None}))
         wait_until(lambda: holding(control, step, name), "the stop admitted")
         stack.kill("api")
         wait_until(lambda: answers, "the client to lose its request")
