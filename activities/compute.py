@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from functools import partial
@@ -18,8 +18,10 @@ from temporalio.exceptions import ApplicationError
 from activities.base import StepRecorder
 from activities.image_cache import ImageCache, ImageUnavailable
 from activities.registry import implements
+from hypervisor.disk_transfer import DiskSource, make_token
 from hypervisor.errors import DomainDefinitionError, HostFailure, HypervisorError
 from hypervisor.libvirt_host import LibvirtHost
+from novaflow import hosts
 from novaflow.db import Database
 from novaflow.images import KERNEL_ID, RAMDISK_ID
 from novaflow.models import utcnow
@@ -132,9 +134,12 @@ class ComputeActivities:
         console_dir: Path | None = None,
         check_boot_files: bool = True,
         images: ImageCache | None = None,
+        disk_keys: Sequence[bytes] = (),
     ) -> None:
         """`console_dir`: where each guest's serial console is logged (`<server id>.log`);
-        None for none (the test driver runs no guest that could write one)."""
+        None for none (the test driver runs no guest that could write one). `disk_keys`: what
+        this host makes the tokens of the disk copies it pulls from other hosts with (see
+        hypervisor/disk_transfer.py)."""
         if nic_mode not in NIC_MODES:
             raise ValueError(f"nic_mode: must be one of {NIC_MODES} (got {nic_mode!r})")
         self.host = host
@@ -144,6 +149,8 @@ class ComputeActivities:
         self.console_dir = console_dir
         self.check_boot_files = check_boot_files
         self.images = images  # None: no image is fetched (every disk starts blank)
+        self.disk_keys = list(disk_keys)
+        self.db = db
         self.recorder = StepRecorder(db)
 
     def console_log(self, server_id: str) -> Path | None:
@@ -323,9 +330,11 @@ class ComputeActivities:
 
     @implements(catalog.RECEIVE_DISK_ON_HOST)
     def receive_disk_on_host(self, inp: DiskTransferInput) -> None:
-        """A move's disk, copied here from its source host through the two hosts' libvirt
-        connections (see LibvirtHost.receive_disk), while this activity heartbeats. The image
-        it is an overlay of is put in this host's cache first."""
+        """A move's disk, pulled here from the source host's compute worker (see
+        hypervisor/disk_transfer.py), while this activity heartbeats. The image it is an
+        overlay of is put in this host's cache first. The source's address is read at each
+        attempt (a source worker that restarted serves at its new one); the token is made
+        here, so none is in the workflow's history."""
         self._cached_image(inp.ctx, inp.image_content)
         activity.heartbeat(f"copying the disk from {inp.source_host}")
         self._step(
@@ -334,13 +343,19 @@ class ComputeActivities:
             lambda: _heartbeating_until_stopped(
                 lambda checkpoint: self.driver.receive_disk(
                     inp.ctx.server_id,
-                    inp.source_uri,
+                    self._disk_source(inp),
                     inp.size_gb,
                     inp.image_id,
                     on_wait=checkpoint,
                 )
             ),
         )
+
+    def _disk_source(self, inp: DiskTransferInput) -> DiskSource:
+        with self.db.read() as session:
+            url = hosts.disk_transfer_url(session, inp.source_host)
+        token = make_token(self.disk_keys, inp.ctx.server_id) if self.disk_keys else ""
+        return DiskSource(inp.source_host, url, token, libvirt_uri=inp.source_uri)
 
     @implements(catalog.POWER_ACTION_ON_HOST)
     def power_action_on_host(self, inp: HostPowerInput) -> PowerResult:

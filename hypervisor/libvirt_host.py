@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import queue
 import threading
 import time
 import uuid
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 import libvirt
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from hypervisor.disk_transfer import DiskMissing, DiskSource, fetch_disk
 from hypervisor.errors import (
     DomainDefinitionError,
     DomainNotFoundError,
@@ -46,7 +46,6 @@ DEFAULT_POOL = "default"  # the storage pool a host's root disks go to unless to
 CONNECT_ATTEMPTS = 3
 START_POLL_SECONDS = 0.05
 GIB = 1024**3
-STREAM_CHUNK = 4 * 1024**2  # a disk copy's unit between two hosts' libvirt streams
 
 
 @dataclass(frozen=True)
@@ -147,48 +146,6 @@ def _send_all(
             chunk = chunk[stream.send(chunk) :]
         if on_wait is not None:
             on_wait()
-
-
-@contextmanager
-def _read_ahead(read: Callable[[], bytes], depth: int = 4) -> Iterator[Iterator[bytes]]:
-    """The chunks `read` returns (b"" at the end), read by a thread of their own up to `depth`
-    ahead: receiving the next chunk from one host overlaps sending this one to the other.
-    Leaving the block stops the thread (a read it is blocked in ends once its stream is
-    aborted)."""
-    ready: queue.Queue[bytes | BaseException] = queue.Queue(depth)
-    stop = threading.Event()
-
-    def put(item: bytes | BaseException) -> None:
-        while not stop.is_set():
-            with contextlib.suppress(queue.Full):
-                ready.put(item, timeout=0.1)
-                return
-
-    def reader() -> None:
-        try:
-            while not stop.is_set():
-                chunk = read()
-                put(chunk)
-                if not chunk:
-                    return
-        except BaseException as exc:  # handed to the consumer, raised there
-            put(exc)
-
-    def chunks() -> Iterator[bytes]:
-        while True:
-            item = ready.get()
-            if isinstance(item, BaseException):
-                raise item
-            if not item:
-                return
-            yield item
-
-    thread = threading.Thread(target=reader, name="disk-read-ahead", daemon=True)
-    thread.start()
-    try:
-        yield chunks()
-    finally:
-        stop.set()
 
 
 BASE_PREFIX, BASE_SUFFIX = "base-", ".img"
@@ -358,52 +315,48 @@ class LibvirtHost:
     def receive_disk(
         self,
         server_id: str,
-        source_uri: str,
+        source: DiskSource,
         size_gb: int,
         image_id: str,
         *,
         on_wait: Callable[[], None] | None = None,
     ) -> str:
-        """Copy the server's root volume from the host at `source_uri` into this host's pool
-        (hosts share no filesystem): a download stream from the source's libvirt, an upload
-        stream into a fresh volume here. The source's guest is stopped, so a retry after a
-        crash simply copies again. Returns the volume's path."""
+        """Copy the server's root volume from the source host into this host's pool: a fresh
+        volume here, its file filled by pulling the source's from that host's compute worker
+        (hosts share no filesystem; see hypervisor/disk_transfer.py for why not through
+        libvirt's streams). This worker runs on this host, so the volume's path is its own.
+        The source's guest is stopped, so a retry after a crash simply copies again.
+        Returns the volume's path."""
         self._check_fault("receive_disk", on_wait)
         name = volume_name(server_id)
-        try:
-            source = libvirt.open(source_uri)
-        except libvirt.libvirtError as exc:
-            raise HypervisorError(f"connect {source_uri}: {_message(exc)}") from exc
-        try:
-            with _libvirt_errors(f"copy volume {name} from {source_uri}"):
-                source_volume = source.storagePoolLookupByName(
-                    self.pool_name
-                ).storageVolLookupByName(name)
-                conn = self._connection()
-                pool = self._pool(conn)
-                self.delete_disk(server_id)
-                target = pool.createXML(self._volume_xml(name, max(size_gb, 1)), 0)
-                download, upload = source.newStream(0), conn.newStream(0)
-                try:
-                    # The whole file (length 0: to its end), not `capacity` bytes: a qcow2
-                    # file holds its metadata too, and may be longer than its virtual size.
-                    source_volume.download(download, 0, 0, 0)
-                    target.upload(upload, 0, 0, 0)
-                    with _read_ahead(lambda: download.recv(STREAM_CHUNK)) as chunks:
-                        _send_all(upload, chunks, on_wait)
-                    download.finish()
-                    upload.finish()
-                except BaseException:
-                    # An open upload keeps the volume busy: its undo could not delete it.
-                    for stream in (download, upload):
-                        with contextlib.suppress(libvirt.libvirtError):
-                            stream.abort()
-                    raise
-                path = str(target.path())
-        finally:
-            source.close()
+        conn = self._connection()
+        pool = self._pool(conn)
+        self.delete_disk(server_id)
+        with _libvirt_errors(f"create volume {name}"):
+            path = str(pool.createXML(self._volume_xml(name, max(size_gb, 1)), 0).path())
+        fetch_disk(source, server_id, path, on_wait)
+        with _libvirt_errors(f"refresh pool {self.pool_name}"):
+            pool.refresh(0)  # libvirt reads the copied file's size and format again
         self._remember_volume(server_id, max(size_gb, 1), image_id)
         return path
+
+    def disk_to_send(self, server_id: str) -> str:
+        """The path of the server's root volume, for the disk server to send to the host it
+        moves to; refused while its domain runs (the copy would be torn)."""
+        conn = self._connection()
+        domain = self._lookup_or_none(conn, server_id)
+        with _libvirt_errors(f"look up the disk of {server_id}"):
+            if domain is not None and domain.isActive():
+                raise HypervisorError(f"server {server_id} is running on {self.uri}")
+            pool = self._pool_or_none(conn)
+            try:
+                if pool is None:
+                    raise DiskMissing(f"no storage pool {self.pool_name!r} on {self.uri}")
+                return str(pool.storageVolLookupByName(volume_name(server_id)).path())
+            except libvirt.libvirtError as exc:
+                if _code(exc) != libvirt.VIR_ERR_NO_STORAGE_VOL:
+                    raise
+                raise DiskMissing(f"no disk for server {server_id} on {self.uri}") from exc
 
     @staticmethod
     def _volume_xml(

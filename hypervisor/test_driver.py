@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 import libvirt
 
+from hypervisor.disk_transfer import DiskSource
 from hypervisor.errors import DomainDefinitionError, HostFailure, HypervisorError
 from hypervisor.faults import FaultInjector, write_atomic
 from hypervisor.libvirt_host import DEFAULT_POOL, GIB, LibvirtHost, volume_name
@@ -94,10 +95,10 @@ class TestDriverHost(LibvirtHost):
         # The test driver reports 100 GiB for every pool whatever the node file says.
         return _node_file_disk_gb(self.uri, self.pool_name)
 
-    # The test driver can neither resize a volume nor stream one between hosts, and its
-    # volumes hold no content: here (and only here) a move's disk is made anew on the
-    # destination at its size, and a growth is a new volume of the new size. The real tier
-    # (tests/real) copies and grows real disks.
+    # The test driver can neither resize a volume nor copy one between hosts (it runs no disk
+    # server: hypervisor/disk_transfer.py), and its volumes hold no content: here (and only
+    # here) a move's disk is made anew on the destination at its size, and a growth is a new
+    # volume of the new size. The real tier (tests/real) copies and grows real disks.
 
     def _grow_volume(
         self, pool: libvirt.virStoragePool, volume: libvirt.virStorageVol, size_gb: int
@@ -109,7 +110,7 @@ class TestDriverHost(LibvirtHost):
     def receive_disk(
         self,
         server_id: str,
-        source_uri: str,
+        source: DiskSource,
         size_gb: int,
         image_id: str,
         *,

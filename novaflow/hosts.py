@@ -22,6 +22,7 @@ def register_host(
     libvirt_uri: str,
     hypervisor_type: str,
     availability_zone: str = "nova",
+    disk_transfer_url: str | None = None,
 ) -> Host:
     """Create or refresh the host's row. Usage counters are the claims': never reset here."""
     host = session.get(Host, name)
@@ -30,13 +31,19 @@ def register_host(
         session.add(host)
     host.vcpus, host.memory_mb, host.disk_gb = vcpus, memory_mb, disk_gb
     host.arch, host.libvirt_uri, host.hypervisor_type = arch, libvirt_uri, hypervisor_type
-    host.availability_zone = availability_zone
+    host.availability_zone, host.disk_transfer_url = availability_zone, disk_transfer_url
     host.last_heartbeat = utcnow()
     session.flush()
     if session.exec(select(ComputeService).where(ComputeService.host == name)).first() is None:
         session.add(ComputeService(host=name))  # its os-services id (see ComputeService)
         session.flush()
     return host
+
+
+def disk_transfer_url(session: Session, name: str) -> str | None:
+    """Where the host's compute worker serves disks, as it last registered."""
+    host = session.get(Host, name)
+    return host.disk_transfer_url if host is not None else None
 
 
 def heartbeat_fresh(host: Host, now: datetime, down_after: timedelta) -> bool:

@@ -123,6 +123,9 @@ class Host(SQLModel, table=True):
     arch: str = "x86_64"
     hypervisor_type: str = "test"
     libvirt_uri: str = ""
+    # Where its compute worker serves disks to the hosts they move to (hypervisor/
+    # disk_transfer.py); None for a host that copies none (libvirt's test driver).
+    disk_transfer_url: str | None = None
     vcpus: int = 0
     memory_mb: int = 0
     disk_gb: int = 0

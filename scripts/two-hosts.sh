@@ -3,15 +3,19 @@
 # benchmark: two libvirtd daemons (QEMU under TCG), each in its own network namespace and its
 # own mount and UTS namespaces (so each has its own /etc/libvirt, /run/libvirt, /var/lib/libvirt
 # and host name), reachable over TCP at qemu+tcp://<address>/system. A bridge in the root
-# namespace joins them, so the compute workers (which run here, beside Temporal and the API)
-# reach both daemons and the daemons reach each other. Each host has a dir storage pool
+# namespace joins them: the daemons reach each other, the compute workers (each runs on its
+# host, inside its namespaces) reach each other and Temporal and the API here, at the bridge's
+# address, and tools here reach the daemons. Each host has a dir storage pool
 # `novaflow` at the same path inside its namespace (/var/lib/libvirt/images/novaflow) on storage
 # of its own: a disk overlay copied from one host to the other finds its base image at the same
 # path. Measured on these machines: ../shared/ENVIRONMENT.md and recipes/live_migration_probe.sh.
 #
 #   scripts/two-hosts.sh start   set up (after removing what an earlier run left); prints
 #                                key=value lines: uri_a, uri_b, pool, dir_a, dir_b (the pools'
-#                                directories as seen from here)
+#                                directories as seen from here), pid_a, pid_b (each host's
+#                                libvirtd: `nsenter -t PID -n -m -u` runs a command on that
+#                                host, as its compute worker runs) and bridge_ip (this
+#                                namespace's address on the bridge, where the hosts reach it)
 #   scripts/two-hosts.sh stop    stop both daemons and their guests, remove the namespaces,
 #                                the bridge and the work directory (idempotent)
 #
@@ -151,3 +155,6 @@ echo "uri_b=$(uri b)"
 echo "pool=$POOL"
 echo "dir_a=$WORK/a/lib/images/novaflow"
 echo "dir_b=$WORK/b/lib/images/novaflow"
+echo "pid_a=$(<"$WORK/a/libvirtd.pid")"
+echo "pid_b=$(<"$WORK/b/libvirtd.pid")"
+echo "bridge_ip=$SUBNET.254"

@@ -3,6 +3,10 @@ host's libvirt connection, registers the host's capacity and heartbeats.
 
     python -m workers.compute --host host-a --uri test:///abs/path/host-a.xml
     python -m workers.compute --host h1 --uri qemu:///system --pool novaflow --nic-mode user
+
+A worker on a real hypervisor runs on its host (as nova-compute does): it writes the disks of
+the servers that move here itself, pulling them from the source host's worker, which serves
+them at --disk-listen (hypervisor/disk_transfer.py).
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from pathlib import Path
 
 from temporalio.worker import Worker
 
+import codec
 from activities.compute import NIC_MODES, ComputeActivities
 from activities.image_cache import ImageCache
 from activities.registry import registered
+from hypervisor.disk_transfer import DiskServer, default_listen, parse_listen, transfer_keys
 from hypervisor.faults import FaultInjector
 from hypervisor.libvirt_host import DEFAULT_POOL, LibvirtHost
 from hypervisor.test_driver import TestDriverHost
@@ -53,6 +59,14 @@ def parse_args() -> argparse.Namespace:
         default="network",
         help="how ports reach guests: the host's libvirt network 'default' (a bridge), "
         "QEMU user-mode networking (no bridge needed), or no NIC",
+    )
+    parser.add_argument(
+        "--disk-listen",
+        type=parse_listen,
+        default=None,
+        metavar="ADDRESS:PORT",
+        help="where to serve this host's disks to the hosts servers move to (real hypervisors "
+        "only; default: the address of --uri's host, else 127.0.0.1, on a free port)",
     )
     return parser.parse_args()
 
@@ -128,6 +142,14 @@ async def main() -> None:
     console_dir = None if simulated else state_dir / "console"
     if console_dir is not None:
         console_dir.mkdir(exist_ok=True)
+    disk_keys = transfer_keys(codec.load_keys(settings.payload_keys, settings.state_dir))
+    disk_server = (
+        None
+        if simulated
+        else DiskServer(
+            args.disk_listen or default_listen(args.uri), driver.disk_to_send, disk_keys
+        ).start()
+    )
     with db.write() as session:
         hosts.register_host(
             session,
@@ -139,6 +161,7 @@ async def main() -> None:
             libvirt_uri=args.uri,
             hypervisor_type=domain_type,
             availability_zone=args.az,
+            disk_transfer_url=disk_server.url if disk_server is not None else None,
         )
     client = await connect(settings)
     images = ImageCache(driver, settings.api_url, image_api_token(settings), state_dir)
@@ -151,6 +174,7 @@ async def main() -> None:
         console_dir=console_dir,
         check_boot_files=not simulated,
         images=images,
+        disk_keys=disk_keys,
     )
     stop = stop_event_on_signals()
     beat = asyncio.create_task(heartbeat_forever(db, args.host, settings.heartbeat_seconds))
@@ -177,17 +201,20 @@ async def main() -> None:
         )
         async with worker:
             log.info(
-                "compute worker ready: %s, %d vCPU, %d MiB, %d GiB (pid %d)",
+                "compute worker ready: %s, %d vCPU, %d MiB, %d GiB, disks served at %s (pid %d)",
                 args.uri,
                 info.vcpus,
                 info.memory_mb,
                 info.disk_gb,
+                disk_server.url if disk_server is not None else "-",
                 os.getpid(),
             )
             await stop.wait()
     beat.cancel()
     reaper.cancel()
     cleaner.cancel()
+    if disk_server is not None:
+        disk_server.stop()
     driver.close()
     db.dispose()
 

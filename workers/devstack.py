@@ -54,6 +54,9 @@ class RealHost:
     pool: str = "default"  # the storage pool for root disks
     nic_mode: str = "network"  # network | user (SLIRP, needs no bridge) | none
     availability_zone: str = "nova"
+    # The command that runs its compute worker on the host (e.g. nsenter into the host's
+    # namespaces, as the two-host tier does); empty: this machine is the host.
+    enter: tuple[str, ...] = ()
 
 
 StackHost = SimulatedHost | RealHost
@@ -88,10 +91,10 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float = 60.0) -> Non
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-def port_open(port: int) -> bool:
+def port_open(port: int, address: str = "127.0.0.1") -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+        return sock.connect_ex((address, port)) == 0
 
 
 # The development realm's secret of the compute workers' client (deploy/keycloak/).
@@ -159,6 +162,10 @@ class Stack:
     ui_port: int = 8233
     database_url: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Where the API and Temporal are reached by every process: the loopback, unless compute
+    # workers run on hosts of their own (the two-host tier's bridge address). Temporal itself
+    # stays on the loopback (see workers/tcp_relay.py), as does its UI.
+    listen_ip: str = "127.0.0.1"
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -176,16 +183,14 @@ class Stack:
         env.update(
             {
                 "NOVAFLOW_DATABASE_URL": str(self.database_url),
-                "NOVAFLOW_TEMPORAL_ADDRESS": f"127.0.0.1:{self.temporal_port}",
+                "NOVAFLOW_TEMPORAL_ADDRESS": f"{self.listen_ip}:{self.temporal_port}",
                 "NOVAFLOW_STATE_DIR": str(self.state_dir),
                 # Where compute workers download images into their hosts' caches.
-                "NOVAFLOW_API_URL": f"http://127.0.0.1:{self.api_port}",
+                "NOVAFLOW_API_URL": self.api_url,
                 "PYTHONPATH": str(REPO) + os.pathsep + env.get("PYTHONPATH", ""),
                 "PYTHONUNBUFFERED": "1",
                 # The UI this stack starts may call the API's codec endpoint (CORS).
-                "NOVAFLOW_TEMPORAL_UI_ORIGINS": (
-                    f"http://127.0.0.1:{self.ui_port},http://localhost:{self.ui_port}"
-                ),
+                "NOVAFLOW_TEMPORAL_UI_ORIGINS": (f"{self.ui_url},http://localhost:{self.ui_port}"),
             }
         )
         env.update(self.extra_env)
@@ -261,6 +266,17 @@ class Stack:
         self.spawn("temporal", argv)
         wait_for(lambda: port_open(self.temporal_port), "the Temporal server", 60)
         wait_for(lambda: port_open(self.ui_port), "the Temporal UI", 60)
+        self.start_relay()
+
+    def start_relay(self) -> None:
+        """Temporal at listen_ip, for hosts in namespaces of their own (workers/tcp_relay.py)."""
+        relay = self.processes.get("temporal-relay")
+        if self.listen_ip == "127.0.0.1" or (relay is not None and relay.poll() is None):
+            return
+        target = f"127.0.0.1:{self.temporal_port}"
+        address = f"{self.listen_ip}:{self.temporal_port}"
+        self.spawn("temporal-relay", [sys.executable, "-m", "workers.tcp_relay", address, target])
+        wait_for(lambda: port_open(self.temporal_port, self.listen_ip), "the relay", 30)
 
     def prepare_database(self) -> None:
         db = Database(str(self.database_url))
@@ -296,6 +312,7 @@ class Stack:
         self.spawn(
             name,
             [
+                *(host.enter if isinstance(host, RealHost) else ()),
                 sys.executable,
                 "-m",
                 "workers.compute",
@@ -319,13 +336,13 @@ class Stack:
                 "uvicorn",
                 "api.app:app",
                 "--host",
-                "127.0.0.1",
+                self.listen_ip,
                 "--port",
                 str(self.api_port),
                 "--no-access-log",
             ],
         )
-        wait_for(lambda: port_open(self.api_port), "the API", 60)
+        wait_for(lambda: port_open(self.api_port, self.listen_ip), "the API", 60)
 
     def start(self) -> None:
         self.data_converter()  # the payload key, made before any process needs it
@@ -343,6 +360,7 @@ class Stack:
         if "temporal" not in running:  # its database file is kept: what ran goes on
             self.processes.pop("temporal", None)
             self.start_temporal()
+        self.start_relay()
         if "api" not in running:
             self.processes.pop("api", None)
             self.start_api()
@@ -374,7 +392,7 @@ class Stack:
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
+        return f"http://{self.listen_ip}:{self.api_port}"
 
     @property
     def ui_url(self) -> str:
@@ -438,7 +456,7 @@ novaflow is running (state in {stack.state_dir}, logs in {stack.state_dir / "log
   Temporal UI    {stack.ui_url}   (decoded payloads: sign in at {stack.api_url}/temporal-codec/)
   hosts          {", ".join(h.name for h in stack.hosts)} (libvirt test driver)
   database       {_without_password(str(stack.database_url))}
-  Temporal       127.0.0.1:{stack.temporal_port} (dev server, namespace default)
+  Temporal       {stack.listen_ip}:{stack.temporal_port} (dev server, namespace default)
   auth           {_auth_banner(keycloak)}
 Ctrl-C stops everything.""",
             flush=True,

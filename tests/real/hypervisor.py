@@ -4,7 +4,7 @@ looks at the machine that do not go through novaflow (virsh, the process table).
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from sqlmodel import select
@@ -77,11 +77,20 @@ class TwoHosts:
     pool: str
     dir_a: str  # each pool's directory, as seen from the root namespace
     dir_b: str
+    pid_a: str  # each host's libvirtd: what `enter` joins
+    pid_b: str
+    bridge_ip: str  # this namespace's address, as the hosts reach it
 
     @classmethod
     def from_output(cls, stdout: str) -> TwoHosts:
         facts = dict(line.split("=", 1) for line in stdout.splitlines() if "=" in line)
-        return cls(**{name: facts[name] for name in ("uri_a", "uri_b", "pool", "dir_a", "dir_b")})
+        return cls(**{name.name: facts[name.name] for name in fields(cls)})
+
+    def enter(self, host: str) -> tuple[str, ...]:
+        """The command prefix that runs a command on host `a` or `b`: in its network, mount
+        and UTS namespaces (its address, its /var/lib/libvirt, its host name)."""
+        pid = self.pid_a if host == "a" else self.pid_b
+        return ("nsenter", "-t", pid, "-n", "-m", "-u", f"--wd={REPO}")
 
 
 def virsh(uri: str, *args: str) -> list[str]:

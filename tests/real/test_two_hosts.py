@@ -16,7 +16,13 @@ from typing import Any
 
 import pytest
 
+import codec
+from hypervisor.disk_transfer import DiskSource, fetch_disk, make_token, transfer_keys
+from hypervisor.errors import HypervisorError
+from hypervisor.faults import BEFORE, around, clear_faults, is_holding, set_fault
 from hypervisor.libvirt_host import LibvirtHost
+from novaflow import hosts as hosts_table
+from novaflow.db import Database
 from novaflow.virt.domain_xml import domain_name
 from tests.integration.client import NovaClient, wait_until
 from tests.integration.leaks import leaks
@@ -34,17 +40,40 @@ BOOT = 150  # seconds for a TCG boot on a busy 2-core machine (measured: 6-11 s 
 
 @pytest.fixture(scope="module")
 def hosts(two_hosts: TwoHosts) -> tuple[RealHost, RealHost]:
+    """Each compute worker runs on its host (in its namespaces), as nova-compute does: it
+    reaches its libvirt, its own disks, the other host's worker (the disk copy) and, over the
+    bridge, Temporal and the API."""
     return (
-        RealHost("real-a", uri=two_hosts.uri_a, pool=two_hosts.pool, nic_mode="user"),
-        RealHost("real-b", uri=two_hosts.uri_b, pool=two_hosts.pool, nic_mode="user"),
+        RealHost(
+            "real-a",
+            uri=two_hosts.uri_a,
+            pool=two_hosts.pool,
+            nic_mode="user",
+            enter=two_hosts.enter("a"),
+        ),
+        RealHost(
+            "real-b",
+            uri=two_hosts.uri_b,
+            pool=two_hosts.pool,
+            nic_mode="user",
+            enter=two_hosts.enter("b"),
+        ),
     )
 
 
 @pytest.fixture(scope="module")
 def stack(
-    hosts: tuple[RealHost, RealHost], tmp_path_factory: pytest.TempPathFactory
+    hosts: tuple[RealHost, RealHost],
+    two_hosts: TwoHosts,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
-    with running_stack(tmp_path_factory.mktemp("two-hosts"), hosts=hosts) as stack:
+    with running_stack(
+        tmp_path_factory.mktemp("two-hosts"),
+        # The bridge joins only this machine's namespaces: no network beyond it sees the API.
+        env={"NOVAFLOW_ALLOW_NOAUTH_ON_NETWORK": "1"},
+        hosts=hosts,
+        listen_ip=two_hosts.bridge_ip,
+    ) as stack:
         try:
             yield stack
         finally:
@@ -264,3 +293,69 @@ def test_resize_migrate_revert_and_rebuild_between_two_real_hosts(
     )
     lap("delete")
     print("\ntwo real hosts: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
+
+
+def disk_url(stack: Stack, host: str) -> str | None:
+    db = Database(str(stack.database_url))
+    try:
+        with db.read() as session:
+            return hosts_table.disk_transfer_url(session, host)
+    finally:
+        db.dispose()
+
+
+def test_a_migration_survives_both_workers_killed_around_its_disk_copy(
+    nova: NovaClient,
+    stack: Stack,
+    hosts: tuple[RealHost, RealHost],
+    hypervisor: Hypervisor,
+    images: tuple[str, str],
+) -> None:
+    """The disk copy between the hosts' own workers (hypervisor/disk_transfer.py), crashed:
+    the source's worker refuses a running guest's disk; then, while the destination is about to
+    copy, both workers are killed (-9) and started again, the source's serving at a new
+    address. The copy is made again from there and the migration completes with the disk whole
+    (the guest finds the mark it wrote at its first boot); a confirm leaves nothing behind."""
+    by_name = {host.name: host for host in hosts}
+    server_id = nova.create_ok(name="crashed-copy", image=images[0], flavor=TINY)
+    here = settled(nova, server_id, "ACTIVE")["OS-EXT-SRV-ATTR:host"]
+    [there] = set(by_name) - {here}
+    booted(stack, here, server_id, hypervisor.marker, 1)
+    mark, _ = root_disk(stack, here, server_id)
+
+    # The disk of a running guest is not served (its copy would be torn), even with a token.
+    keys = transfer_keys(codec.load_keys(None, stack.state_dir, create=False))
+    served_at = disk_url(stack, here)
+    running = DiskSource(here, served_at, make_token(keys, server_id))
+    with pytest.raises(HypervisorError, match=f"409.*{server_id} is running"):
+        fetch_disk(running, server_id, str(stack.state_dir / "stolen.qcow2"))
+
+    dest_state, copy = stack.host_state_dir(there), around("receive_disk_on_host", BEFORE)
+    set_fault(dest_state, copy, "hold", scope=server_id)
+    try:
+        act(nova, server_id, {"migrate": {"host": there}}, admin=True)
+        wait_until(
+            lambda: is_holding(dest_state, copy, scope=server_id),
+            "the destination to start the copy",
+            timeout=BOOT,
+        )
+        stack.kill(f"compute-{here}")
+        stack.kill(f"compute-{there}")
+        stack.ensure_running()
+        assert disk_url(stack, here) not in (None, served_at)  # its new address
+    finally:
+        clear_faults(dest_state, copy, scope=server_id)
+
+    shown = settled(nova, server_id, "VERIFY_RESIZE")
+    assert shown["OS-EXT-SRV-ATTR:host"] == there
+    booted(stack, there, server_id, hypervisor.marker, 1)
+    assert root_disk(stack, there, server_id) == (mark, 1 * SECTORS_PER_GIB)
+    act(nova, server_id, {"confirmResize": None})
+    settled(nova, server_id, "ACTIVE")
+    assert on_host(by_name[here], server_id) == set()
+    assert on_host(by_name[there], server_id) == {"domain", "disk"}
+
+    nova.delete_and_wait(server_id, timeout=BOOT)
+    for host in hosts:
+        assert on_host(host, server_id) == set()
+    assert leaks(stack, [server_id]) == {}
