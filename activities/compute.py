@@ -32,6 +32,7 @@ from workflows import catalog
 from workflows.contracts import (
     BUILD_ABORTED,
     HOST_FAILURE,
+    KEEP_ORIGINAL_DISK,
     AllocatedPort,
     ConsoleOutput,
     ConsoleOutputInput,
@@ -236,6 +237,16 @@ class ComputeActivities:
             for path, cached in ((kernel, cached_kernel), (initrd, cached_initrd))
             if path and cached is None
         ]
+        if inp.original_disk:  # a resize on the same host (Nova's <instance>_resize)
+            keep = inp.original_disk == KEEP_ORIGINAL_DISK
+            self._step(
+                inp.ctx,
+                f"{'keep' if keep else 'restore'}_original_disk@{host}",
+                partial(
+                    self.driver.keep_original_disk if keep else self.driver.restore_original_disk,
+                    server_id,
+                ),
+            )
         activity.heartbeat("preparing the disk")
         disk_path = self._step(
             inp.ctx,
@@ -354,8 +365,19 @@ class ComputeActivities:
     def _disk_source(self, inp: DiskTransferInput) -> DiskSource:
         with self.db.read() as session:
             url = hosts.disk_transfer_url(session, inp.source_host)
-        token = make_token(self.disk_keys, inp.ctx.server_id) if self.disk_keys else ""
+        token = (
+            make_token(self.disk_keys, inp.ctx.server_id, inp.source_host) if self.disk_keys else ""
+        )
         return DiskSource(inp.source_host, url, token, libvirt_uri=inp.source_uri)
+
+    @implements(catalog.DROP_ORIGINAL_DISK_ON_HOST)
+    def drop_original_disk_on_host(self, inp: ServerRef) -> None:
+        """A same-host resize confirmed: the disk kept for a revert is deleted."""
+        self._step(
+            inp.ctx,
+            f"drop_original_disk@{self.host}",
+            partial(self.driver.drop_original_disk, inp.ctx.server_id),
+        )
 
     @implements(catalog.POWER_ACTION_ON_HOST)
     def power_action_on_host(self, inp: HostPowerInput) -> PowerResult:

@@ -91,7 +91,7 @@ def serve(uri: str, pool: str, url_file: Path) -> None:
     """On host A: its compute worker's disk server, until killed."""
     host = LibvirtHost(uri, pool=pool).__enter__()
     keys = transfer_keys([bytes.fromhex(os.environ[KEY_VARIABLE])])
-    server = DiskServer(default_listen(uri), host.disk_to_send, keys).start()
+    server = DiskServer(default_listen(uri), "a", host.disk_to_send, keys).start()
     url_file.write_text(server.url)
     threading.Event().wait()
 
@@ -107,7 +107,7 @@ def measure(args: argparse.Namespace) -> None:
     with LibvirtHost(args.uri, pool=args.pool) as dest:
 
         def pulled() -> None:
-            token = make_token(keys, args.server_id)
+            token = make_token(keys, args.server_id, "a")
             dest.receive_disk(args.server_id, DiskSource("a", args.url, token), 1, image_id)
 
         def plain_cp() -> None:

@@ -24,6 +24,7 @@ import errno
 import fcntl
 import hashlib
 import hmac
+import io
 import logging
 import os
 import re
@@ -32,16 +33,22 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import urlsplit
 
 from hypervisor.errors import DomainDefinitionError, HypervisorError
 
 TOKEN_SECONDS = 300  # how long after it is made a token opens a transfer
-STALL_SECONDS = 60  # a transfer that receives nothing this long has failed
+STALL_SECONDS = 60  # a transfer that moves nothing this long has failed
+WAIT_SECONDS = 2  # how often a waiting transfer looks at its checkpoint
+HEAD_BYTES = 8192  # what the server reads of a request before it checks its token...
+HEAD_SECONDS = 10  # ...and how long it waits for that
+MAX_TRANSFERS = 8  # transfers served at once (more connections are closed at once)
 CHUNK = 1024**2  # the unit moved between checkpoints (the pipe's largest size without privileges)
-_SERVER_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+_SERVER_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+_TOKEN = re.compile(r"(\d{1,12})\.([0-9a-f]{64})")
 _KEY_LABEL = b"novaflow disk transfer v1"
 log = logging.getLogger("novaflow.disk_transfer")
 
@@ -56,23 +63,31 @@ def transfer_keys(payload_keys: Sequence[bytes]) -> list[bytes]:
     return [hmac.new(key, _KEY_LABEL, hashlib.sha256).digest() for key in payload_keys]
 
 
-def _signature(key: bytes, server_id: str, expires: int) -> str:
-    return hmac.new(key, f"{server_id}\n{expires}".encode(), hashlib.sha256).hexdigest()
+def _signature(key: bytes, server_id: str, source_host: str, expires: int) -> bytes:
+    message = f"{server_id}\n{source_host}\n{expires}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest().encode()
 
 
-def make_token(keys: Sequence[bytes], server_id: str, now: float | None = None) -> str:
+def make_token(
+    keys: Sequence[bytes], server_id: str, source_host: str, now: float | None = None
+) -> str:
+    """A token for one copy of the server's disk from `source_host` (no other host serves
+    it: a destination that reached the wrong one gets a refusal, not a wrong disk)."""
     expires = int((time.time() if now is None else now) + TOKEN_SECONDS)
-    return f"{expires}.{_signature(keys[0], server_id, expires)}"
+    return f"{expires}.{_signature(keys[0], server_id, source_host, expires).decode()}"
 
 
 def token_valid(
-    keys: Sequence[bytes], server_id: str, token: str, now: float | None = None
+    keys: Sequence[bytes], server_id: str, source_host: str, token: str, now: float | None = None
 ) -> bool:
-    expires_text, _, signature = token.partition(".")
-    if not expires_text.isdigit() or int(expires_text) < (time.time() if now is None else now):
+    found = _TOKEN.fullmatch(token)
+    if found is None or int(found.group(1)) < (time.time() if now is None else now):
         return False
-    expires = int(expires_text)
-    return any(hmac.compare_digest(_signature(key, server_id, expires), signature) for key in keys)
+    expires, signature = int(found.group(1)), found.group(2).encode()
+    return any(
+        hmac.compare_digest(_signature(key, server_id, source_host, expires), signature)
+        for key in keys
+    )
 
 
 # -- the source's side ---------------------------------------------------------------------------
@@ -84,7 +99,14 @@ Locate = Callable[[str], str]  # a server's id -> its disk's path (raises Hyperv
 class _DiskRequest(BaseHTTPRequestHandler):
     server: DiskServer
     protocol_version = "HTTP/1.1"
-    timeout = STALL_SECONDS  # a client that sends nothing is dropped
+    server_version, sys_version = "novaflow-disk", ""
+
+    def setup(self) -> None:
+        """Read the request's head (at most HEAD_BYTES, within HEAD_SECONDS) before anything
+        parses it: what an unauthenticated peer can make this server read is bounded."""
+        super().setup()
+        self.rfile = io.BytesIO(_read_head(self.connection))
+        self.connection.settimeout(STALL_SECONDS)  # then: a destination that stops reading
 
     def do_GET(self) -> None:  # noqa: N802  (http.server's name)
         found = re.fullmatch(r"/disks/([^/?]+)", self.path)
@@ -92,15 +114,16 @@ class _DiskRequest(BaseHTTPRequestHandler):
         if not _SERVER_ID.fullmatch(server_id):
             return self._refuse(404, "no such disk")
         scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
-        if scheme != "Bearer" or not token_valid(self.server.keys, server_id, token):
+        if scheme != "Bearer" or not self.server.admit(server_id, token):
             return self._refuse(403, "a valid transfer token is required")
         try:
             path = self.server.locate(server_id)
-        except DiskMissing as exc:
+            disk = open(path, "rb")  # noqa: SIM115  (closed below)
+        except (DiskMissing, FileNotFoundError) as exc:
             return self._refuse(404, str(exc))
-        except HypervisorError as exc:
+        except Exception as exc:  # e.g. its guest runs: the destination retries
             return self._refuse(409, str(exc))
-        with open(path, "rb") as disk:
+        with disk:
             size = os.fstat(disk.fileno()).st_size
             self.send_response(200)
             self.send_header("Content-Type", "application/octet-stream")
@@ -108,8 +131,12 @@ class _DiskRequest(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
             self.end_headers()
             self.close_connection = True
-            with contextlib.suppress(ConnectionError):  # the destination gave up: its retry
-                self.connection.sendfile(disk)
+            try:
+                if size:  # (sendfile counts from 1)
+                    self.connection.sendfile(disk, count=size)
+            except OSError as exc:  # the destination gave up or stalled: its retry asks again
+                log.warning("sending the disk of %s failed: %s", server_id, exc)
+                return
         log.info("sent the disk of %s (%d bytes) to %s", server_id, size, self.client_address[0])
 
     def _refuse(self, status: int, message: str) -> None:
@@ -120,27 +147,83 @@ class _DiskRequest(BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         self.end_headers()
         self.close_connection = True
-        self.wfile.write(body)
+        with contextlib.suppress(OSError):
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         log.debug("%s: " + format, self.client_address[0], *args)
 
 
+def _read_head(sock: socket.socket) -> bytes:
+    """The request's head, or b"" (the connection is then closed unanswered) when it is too
+    long or too slow."""
+    received, deadline = b"", time.monotonic() + HEAD_SECONDS
+    try:
+        while b"\r\n\r\n" not in received:
+            left = deadline - time.monotonic()
+            if left <= 0 or len(received) >= HEAD_BYTES:
+                return b""
+            sock.settimeout(left)
+            chunk = sock.recv(HEAD_BYTES - len(received))
+            if not chunk:
+                return b""
+            received += chunk
+    except OSError:
+        return b""
+    return received
+
+
 class DiskServer(ThreadingHTTPServer):
-    """Serves this host's disks to the compute workers of other hosts, one thread per transfer,
-    until `stop`. `address` is (host, port); port 0 picks a free one (see `url`)."""
+    """Serves this host's disks to the compute workers of other hosts, one thread per transfer
+    (at most MAX_TRANSFERS), until `stop`. `address` is (address, port); port 0 picks a free
+    one (see `url`). `host`: this host's name, which the tokens it admits must name. A token
+    opens one transfer."""
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], locate: Locate, keys: Sequence[bytes]) -> None:
+    def __init__(
+        self, address: tuple[str, int], host: str, locate: Locate, keys: Sequence[bytes]
+    ) -> None:
         super().__init__(address, _DiskRequest)
-        self.locate, self.keys = locate, list(keys)
-        self._thread = threading.Thread(target=self.serve_forever, name="disk-server", daemon=True)
+        self.host, self.locate, self.keys = host, locate, list(keys)
+        self._slots = threading.BoundedSemaphore(MAX_TRANSFERS)
+        self._used: dict[str, float] = {}  # tokens already admitted, until they expire
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(
+            target=self.serve_forever, args=(0.1,), name="disk-server", daemon=True
+        )
+
+    def admit(self, server_id: str, token: str) -> bool:
+        if not token_valid(self.keys, server_id, self.host, token):
+            return False
+        now = time.time()
+        with self._lock:
+            self._used = {used: until for used, until in self._used.items() if until >= now}
+            if token in self._used:
+                return False
+            self._used[token] = now + TOKEN_SECONDS
+        return True
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
+        address, port = self.server_address[:2]
+        return f"http://{address!s}:{port}"
 
     def start(self) -> DiskServer:
         self._thread.start()
@@ -157,11 +240,12 @@ class DiskServer(ThreadingHTTPServer):
 @dataclass(frozen=True)
 class DiskSource:
     """Where a move's disk comes from: the source host's compute worker (`url`, with a `token`
-    made for this disk) and, for the test driver (which copies nothing), its libvirt URI."""
+    made for this disk and host) and, for the test driver (which copies nothing), its libvirt
+    URI."""
 
     host: str
     url: str | None
-    token: str
+    token: str = field(repr=False)
     libvirt_uri: str = ""
 
 
@@ -169,9 +253,12 @@ def fetch_disk(
     source: DiskSource, server_id: str, path: str, on_wait: Callable[[], None] | None = None
 ) -> int:
     """Copy the server's disk from `source` into the file at `path` (truncated first) and sync
-    it. `on_wait` after each MiB (a checkpoint that raises once the step is cancelled). Returns
-    the number of bytes copied. Raises HypervisorError when the source refuses or the copy
-    ends early; the file is then left partial (the caller's undo deletes it)."""
+    it. `on_wait` as the bytes come, and every WAIT_SECONDS while none do (a checkpoint that
+    raises once the step is cancelled). Returns the number of bytes copied. Raises
+    HypervisorError when the source refuses, stalls or the copy ends early; the file is then
+    left partial (the caller's undo deletes it)."""
+    if not _SERVER_ID.fullmatch(server_id):
+        raise ValueError(f"server_id: not a server's id: {server_id!r}")
     if not source.url:
         raise HypervisorError(f"host {source.host} serves no disks (its worker gave no address)")
     where = urlsplit(source.url)
@@ -182,27 +269,35 @@ def fetch_disk(
     except OSError as exc:
         raise HypervisorError(f"connect to the disk server of {source.host}: {exc}") from exc
     with sock:
-        sock.sendall(
-            (
-                f"GET /disks/{server_id} HTTP/1.1\r\nHost: {where.netloc}\r\n"
-                f"Authorization: Bearer {source.token}\r\nConnection: close\r\n\r\n"
-            ).encode()
-        )
-        size, early = _response_head(sock, source.host)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            os.write(fd, early)
-            # splice below needs a blocking socket; a stall still ends: SO_RCVTIMEO.
-            sock.settimeout(None)
-            sock.setsockopt(
-                socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", STALL_SECONDS, 0)
+            sock.sendall(
+                (
+                    f"GET /disks/{server_id} HTTP/1.1\r\nHost: {where.netloc}\r\n"
+                    f"Authorization: Bearer {source.token}\r\nConnection: close\r\n\r\n"
+                ).encode()
             )
-            _receive(sock, fd, size - len(early), on_wait)
-            os.fsync(fd)
+        except OSError as exc:
+            raise HypervisorError(f"the disk server of {source.host}: {exc}") from exc
+        size, early = _response_head(sock, source.host)
+        if len(early) > size:
+            raise HypervisorError(f"the disk server of {source.host} sent more than it said")
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                _write_all(fd, early)
+                # splice needs a blocking socket; SO_RCVTIMEO still ends each wait.
+                sock.settimeout(None)
+                sock.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", WAIT_SECONDS, 0)
+                )
+                _receive(sock, fd, size - len(early), on_wait)
+                os.fsync(fd)
+                if os.fstat(fd).st_size != size:
+                    raise HypervisorError(f"the copy from {source.host} is not {size} bytes")
+            finally:
+                os.close(fd)
         except OSError as exc:
             raise HypervisorError(f"copy the disk from {source.host}: {exc}") from exc
-        finally:
-            os.close(fd)
     return size
 
 
@@ -224,21 +319,21 @@ def _response_head(sock: socket.socket, host: str) -> tuple[int, bytes]:
         for name, _, value in (line.partition(":") for line in header_lines)
     }
     status = status_line.split(" ", 2)
-    if (
-        len(status) < 2
-        or not status[1].isdigit()
-        or not headers.get("content-length", "").isdigit()
-    ):
+    length = headers.get("content-length", "")
+    if len(status) < 2 or not re.fullmatch(r"\d{3}", status[1]) or not _LENGTH.fullmatch(length):
         raise HypervisorError(f"the disk server of {host} sent no valid answer")
     if status[1] != "200":
-        wanted = min(int(headers["content-length"]), 2000)
+        wanted = min(int(length), 2000)
         with contextlib.suppress(OSError):
             while len(early) < wanted and (more := sock.recv(wanted - len(early))):
                 early += more
         reason = early[:wanted].decode(errors="replace") or status_line
         error = DiskMissing if status[1] == "404" else HypervisorError
         raise error(f"the disk server of {host} refused the copy ({status[1]}): {reason}")
-    return int(headers["content-length"]), early
+    return int(length), early
+
+
+_LENGTH = re.compile(r"\d{1,19}")
 
 
 def _receive(sock: socket.socket, fd: int, left: int, on_wait: Callable[[], None] | None) -> None:
@@ -248,29 +343,31 @@ def _receive(sock: socket.socket, fd: int, left: int, on_wait: Callable[[], None
     try:
         with contextlib.suppress(OSError):  # a smaller pipe only means more calls
             fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, CHUNK)
-        spliced = True
+        spliced, idle = True, 0.0
         buffer = memoryview(bytearray(CHUNK))
         while left > 0:
             want = min(left, CHUNK)
-            if spliced:
-                try:
+            try:
+                if spliced:
                     got = os.splice(sock.fileno(), write_end, want)
-                except OSError as exc:
-                    if exc.errno not in (errno.EINVAL, errno.ENOSYS):
-                        raise
-                    spliced = False
-                    continue
-                pending = got
-                while pending:
-                    pending -= os.splice(read_end, fd, pending)
-            else:
-                got = sock.recv_into(buffer, want)
-                written = 0
-                while written < got:
-                    written += os.write(fd, buffer[written:got])
+                    spliced = _drain(read_end, fd, got)
+                else:
+                    got = sock.recv_into(buffer, want)
+                    _write_all(fd, buffer[:got])
+            except BlockingIOError:  # nothing for WAIT_SECONDS (SO_RCVTIMEO)
+                idle += WAIT_SECONDS
+                if idle >= STALL_SECONDS:
+                    raise HypervisorError(f"the copy stalled: nothing for {idle:.0f} s") from None
+                got = -1
+            except OSError as exc:
+                if not spliced or exc.errno not in (errno.EINVAL, errno.ENOSYS):
+                    raise
+                spliced = False  # this socket cannot be spliced from: read and write
+                continue
             if got == 0:
                 raise HypervisorError(f"the copy ended early: {left} bytes missing")
-            left -= got
+            if got > 0:
+                left, idle = left - got, 0.0
             if on_wait is not None:
                 on_wait()
     finally:
@@ -278,14 +375,30 @@ def _receive(sock: socket.socket, fd: int, left: int, on_wait: Callable[[], None
         os.close(write_end)
 
 
+def _drain(read_end: int, fd: int, pending: int) -> bool:
+    """Move `pending` bytes from the pipe into the file; False when the file takes no splice
+    (they were read and written instead, as the next ones will be)."""
+    while pending:
+        try:
+            pending -= os.splice(read_end, fd, pending)
+        except OSError as exc:
+            if exc.errno not in (errno.EINVAL, errno.ENOSYS):
+                raise
+            while pending:
+                chunk = os.read(read_end, pending)
+                _write_all(fd, chunk)
+                pending -= len(chunk)
+            return False
+    return True
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def default_listen(libvirt_uri: str) -> tuple[str, int]:
     """Where a compute worker serves disks unless told: the address its libvirt is reached at
     (a worker runs on its hypervisor host), on a free port; the loopback for a local URI."""
     return (urlsplit(libvirt_uri).hostname or "127.0.0.1", 0)
-
-
-def parse_listen(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"expected HOST:PORT, got {text!r}")
-    return host.strip("[]"), int(port)

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import shutil
 import threading
 import time
 import uuid
@@ -26,6 +28,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import libvirt
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -149,6 +152,9 @@ def _send_all(
 
 
 BASE_PREFIX, BASE_SUFFIX = "base-", ".img"
+REFRESH_ATTEMPTS = 8  # a pool's refresh, while other volumes are built in it (~10 s in all)
+# Beside a disk (`<server>.qcow2.before-resize`): what a same-host resize keeps for a revert.
+ORIGINAL_SUFFIX = ".before-resize"
 
 
 def base_volume_name(image_id: str) -> str:
@@ -335,8 +341,7 @@ class LibvirtHost:
         with _libvirt_errors(f"create volume {name}"):
             path = str(pool.createXML(self._volume_xml(name, max(size_gb, 1)), 0).path())
         fetch_disk(source, server_id, path, on_wait)
-        with _libvirt_errors(f"refresh pool {self.pool_name}"):
-            pool.refresh(0)  # libvirt reads the copied file's size and format again
+        self._refresh(pool)  # libvirt reads the copied file's size and format again
         self._remember_volume(server_id, max(size_gb, 1), image_id)
         return path
 
@@ -421,6 +426,73 @@ class LibvirtHost:
                     if _code(exc) != libvirt.VIR_ERR_NO_STORAGE_VOL:
                         raise
         self._forget_volume(server_id)
+        self.drop_original_disk(server_id)
+
+    # -- a same-host resize's original disk (Nova's `<instance>_resize`) -----------------------
+    # A resize on the same host grows the disk in place; a revert must give the server its disk
+    # as it was (the old flavor's size). These file operations need this worker on its host, as
+    # receive_disk does; each is idempotent, and the swap is one rename.
+
+    def keep_original_disk(self, server_id: str) -> None:
+        """Before a same-host resize changes the disk: a copy of it as it is. A copy made
+        already is kept (the disk may have been grown since, by an earlier attempt)."""
+        disk = Path(self._disk_path(server_id))
+        original = disk.with_name(disk.name + ORIGINAL_SUFFIX)
+        if original.exists():
+            return
+        partial = original.with_name(original.name + ".part")
+        shutil.copyfile(disk, partial)
+        with open(partial, "rb+") as copied:
+            os.fsync(copied.fileno())
+        os.replace(partial, original)
+
+    def restore_original_disk(self, server_id: str) -> None:
+        """A same-host revert (or a rollback): the disk kept before the resize takes the grown
+        one's place. Nothing to do when none was kept (or it was restored already)."""
+        disk = Path(self._disk_path(server_id))
+        original = disk.with_name(disk.name + ORIGINAL_SUFFIX)
+        if original.exists():
+            os.replace(original, disk)
+            self._refresh(self._pool(self._connection()))
+
+    def drop_original_disk(self, server_id: str) -> None:
+        """A confirmed same-host resize (or a deleted server) needs the old disk no more."""
+        pool = self._pool_or_none(self._connection())
+        if pool is None:
+            return
+        directory = self._pool_directory(pool)
+        name = volume_name(server_id) + ORIGINAL_SUFFIX
+        for leftover in (name, name + ".part"):
+            (directory / leftover).unlink(missing_ok=True)
+
+    def _refresh(self, pool: libvirt.virStoragePool) -> None:
+        """Have libvirt read the pool's files again. It refuses while a volume is being built
+        in the pool (another disk, an image): a few short waits, not the caller's whole retry
+        (a disk copy's would copy it again)."""
+        with _libvirt_errors(f"refresh pool {self.pool_name}"):
+            for attempt in Retrying(
+                stop=stop_after_attempt(REFRESH_ATTEMPTS),
+                wait=wait_exponential(multiplier=0.1, max=2),
+                retry=retry_if_exception_type(libvirt.libvirtError),
+                reraise=True,
+            ):
+                with attempt:
+                    pool.refresh(0)
+
+    def _disk_path(self, server_id: str) -> str:
+        conn = self._connection()
+        with _libvirt_errors(f"look up the disk of {server_id}"):
+            try:
+                return str(self._pool(conn).storageVolLookupByName(volume_name(server_id)).path())
+            except libvirt.libvirtError as exc:
+                if _code(exc) != libvirt.VIR_ERR_NO_STORAGE_VOL:
+                    raise
+        raise HostFailure(f"no disk for server {server_id} on {self.uri}")
+
+    @staticmethod
+    def _pool_directory(pool: libvirt.virStoragePool) -> Path:
+        with _libvirt_errors("storage pool"):
+            return Path(ET.fromstring(pool.XMLDesc(0)).findtext("target/path") or "/nonexistent")
 
     # -- the image cache (Nova's _base) --------------------------------------------------------
 

@@ -9,6 +9,7 @@ save and restore lives here, apart from the production driver.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import xml.etree.ElementTree as ET
@@ -118,6 +119,38 @@ class TestDriverHost(LibvirtHost):
     ) -> str:
         self._check_fault("receive_disk", on_wait)
         return self.prepare_disk(server_id, size_gb, image_id, on_wait=on_wait)
+
+    # Nor has it files to keep for a same-host revert: the volume's record (its size) is kept,
+    # and a restore makes a volume of that size again.
+
+    def keep_original_disk(self, server_id: str) -> None:
+        original, volume = self._original_file(server_id), self._volume_file(server_id)
+        if not volume.exists():
+            raise HostFailure(f"no disk for server {server_id} on {self.uri}")
+        if not original.exists():
+            write_atomic(original, volume.read_text(encoding="utf-8"))
+
+    def restore_original_disk(self, server_id: str) -> None:
+        original = self._original_file(server_id)
+        if not original.exists():
+            return
+        record = json.loads(original.read_text(encoding="utf-8"))
+        self._replace_volume(server_id, record["size_gb"])
+        self._remember_volume(server_id, record["size_gb"], record["image_id"])
+        original.unlink()
+
+    def drop_original_disk(self, server_id: str) -> None:
+        self._original_file(server_id).unlink(missing_ok=True)
+
+    def _replace_volume(self, server_id: str, size_gb: int) -> None:
+        pool = self._pool(self._connection())
+        name = volume_name(server_id)
+        with contextlib.suppress(libvirt.libvirtError):
+            pool.storageVolLookupByName(name).delete(0)
+        self._ensure_volume(pool, name, size_gb)
+
+    def _original_file(self, server_id: str) -> Path:
+        return self._state_dir / "originals" / f"{server_id}.json"
 
     # Nor can it take an upload: an image's cached copy is a record here (its bytes were
     # read and checked by the image cache all the same), and a disk is never an overlay.

@@ -20,6 +20,7 @@ _status: dict[str, int] = {}
 SHARED_GROUPS = {"tests/real/": "real"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under `-n N --dist loadgroup` each test file runs whole on one worker (its module
     fixtures, e.g. the crash matrix's waves, are made once), and the files that share a

@@ -24,13 +24,14 @@ import codec
 from activities.compute import NIC_MODES, ComputeActivities
 from activities.image_cache import ImageCache
 from activities.registry import registered
-from hypervisor.disk_transfer import DiskServer, default_listen, parse_listen, transfer_keys
+from hypervisor.disk_transfer import DiskServer, default_listen, transfer_keys
 from hypervisor.faults import FaultInjector
 from hypervisor.libvirt_host import DEFAULT_POOL, LibvirtHost
 from hypervisor.test_driver import TestDriverHost
 from novaflow import hosts
 from novaflow.config import get_settings
 from novaflow.db import Database
+from novaflow.net import parse_advertised_address
 from workers.common import connect, setup_logging, stop_event_on_signals
 from workers.reaper import reap_unwanted_domains
 from workers.service_token import image_api_token
@@ -62,7 +63,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--disk-listen",
-        type=parse_listen,
+        type=parse_advertised_address,
         default=None,
         metavar="ADDRESS:PORT",
         help="where to serve this host's disks to the hosts servers move to (real hypervisors "
@@ -147,7 +148,7 @@ async def main() -> None:
         None
         if simulated
         else DiskServer(
-            args.disk_listen or default_listen(args.uri), driver.disk_to_send, disk_keys
+            args.disk_listen or default_listen(args.uri), args.host, driver.disk_to_send, disk_keys
         ).start()
     )
     with db.write() as session:

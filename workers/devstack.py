@@ -26,6 +26,7 @@ from temporalio.converter import DataConverter
 
 import codec
 from novaflow.db import Database
+from novaflow.net import is_loopback
 from novaflow.seed import seed
 from novaflow.virt.host_xml import build_host_xml
 from workflows.contracts import SEARCH_ATTRIBUTES
@@ -271,7 +272,7 @@ class Stack:
     def start_relay(self) -> None:
         """Temporal at listen_ip, for hosts in namespaces of their own (workers/tcp_relay.py)."""
         relay = self.processes.get("temporal-relay")
-        if self.listen_ip == "127.0.0.1" or (relay is not None and relay.poll() is None):
+        if is_loopback(self.listen_ip) or (relay is not None and relay.poll() is None):
             return
         target = f"127.0.0.1:{self.temporal_port}"
         address = f"{self.listen_ip}:{self.temporal_port}"

@@ -13,7 +13,7 @@ import argparse
 import asyncio
 import contextlib
 
-from hypervisor.disk_transfer import parse_listen
+from novaflow.net import parse_address
 
 CHUNK = 256 * 1024
 
@@ -23,7 +23,7 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         while chunk := await reader.read(CHUNK):
             writer.write(chunk)
             await writer.drain()
-    except ConnectionError:
+    except OSError:  # either side went away: so does the other
         pass
     finally:
         writer.close()
@@ -46,8 +46,8 @@ async def relay(listen: tuple[str, int], target: tuple[str, int]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("listen", type=parse_listen, help="ADDRESS:PORT")
-    parser.add_argument("target", type=parse_listen, help="ADDRESS:PORT")
+    parser.add_argument("listen", type=parse_address, help="ADDRESS:PORT")
+    parser.add_argument("target", type=parse_address, help="ADDRESS:PORT")
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(relay(args.listen, args.target))

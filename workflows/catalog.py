@@ -112,6 +112,7 @@ POWER_ACTION_ON_HOST = _host("power_action_on_host", HostPowerInput, PowerResult
 DESCRIBE_DOMAIN = _host("describe_domain", DiagnosticsInput, DomainDiagnostics)
 READ_CONSOLE = _host("read_console", ConsoleOutputInput, ConsoleOutput)
 RECEIVE_DISK_ON_HOST = _host("receive_disk_on_host", DiskTransferInput, None)
+DROP_ORIGINAL_DISK_ON_HOST = _host("drop_original_disk_on_host", ServerRef, None)
 
 
 def declared(runs_on: RunsOn) -> dict[str, ActivityType[Any, Any]]:

@@ -307,6 +307,12 @@ class SpawnInput:
     start: bool = True
     # The disk is a copy-on-write overlay of this image, fetched into the host's cache first.
     image_content: ImageContent | None = None
+    # A resize on the same host: KEEP_ORIGINAL_DISK (a copy of the disk before it is grown,
+    # for a revert) or RESTORE_ORIGINAL_DISK (the revert: that copy back); "" for neither.
+    original_disk: str = ""
+
+
+KEEP_ORIGINAL_DISK, RESTORE_ORIGINAL_DISK = "keep", "restore"
 
 
 @dataclass

@@ -19,8 +19,9 @@ A failure before VERIFY_RESIZE runs every undo in reverse: the server is back wh
 the migration `error`, the action failed. A step whose outcome is unknown parks (parking.py).
 A delete cancels this workflow: before VERIFY_RESIZE that rolls back; after it, the source is
 cleaned as by a confirm (as Nova does), and the delete removes the destination. A resize to
-the same host (allow_resize_to_same_host) redefines the domain where it is. Only contracts are
-imported here: no I/O, replay-safe.
+the same host (allow_resize_to_same_host) redefines the domain where it is, keeping a copy of
+its disk as it was (Nova's `<instance>_resize`): a revert puts it back, a confirm deletes it.
+Only contracts are imported here: no I/O, replay-safe.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ from workflows.compensation import Compensations, run_to_completion
 from workflows.contracts import (
     DELETE_COMING,
     HOST,
+    KEEP_ORIGINAL_DISK,
     NEEDS_ATTENTION,
+    RESTORE_ORIGINAL_DISK,
     BeginInput,
     ClaimRef,
     DestinationInput,
@@ -62,6 +65,9 @@ from workflows.gate import Gated
 from workflows.parking import MarkedError, Parkable
 
 CONFIRM, REVERT = "confirmResize", "revertResize"
+# Histories recorded before a same-host confirm deleted the disk kept for a revert replay
+# without that step.
+DROP_ORIGINAL_DISK_PATCH = "drop-original-disk-on-confirm"
 SHUTDOWN = 4  # Nova's power state of a guest that is defined and not running
 # Who confirms when resize_confirm_window runs out (the instance action's user).
 CONFIRM_WINDOW_USER = "resize_confirm_window"
@@ -250,8 +256,16 @@ class ResizeServer(Gated, Parkable):
             self._stop_if_deleting()
             if dest == source:
                 undo.add(
-                    "define the domain with its old flavor again",
-                    lambda: self._define(inp, plan, source, False, ctx("redefine_old"), old=True),
+                    "define the domain with its old flavor and disk again",
+                    lambda: self._define(
+                        inp,
+                        plan,
+                        source,
+                        False,
+                        ctx("redefine_old"),
+                        old=True,
+                        original_disk=RESTORE_ORIGINAL_DISK,
+                    ),
                 )
             else:
                 undo.add(
@@ -284,7 +298,14 @@ class ResizeServer(Gated, Parkable):
                 )
             )
             self._almost_awaiting = True
-            result = await self._define(inp, plan, dest, plan.was_running, ctx("spawn_on_dest"))
+            result = await self._define(
+                inp,
+                plan,
+                dest,
+                plan.was_running,
+                ctx("spawn_on_dest"),
+                original_disk=KEEP_ORIGINAL_DISK if dest == source else "",
+            )
             self._stop_if_deleting()
             self._awaiting = True  # from the moment finish_move commits VERIFY_RESIZE
             await steps.finish_move(
@@ -378,6 +399,17 @@ class ResizeServer(Gated, Parkable):
                 ServerRef(ctx("destroy_on_source")),
                 timedelta(seconds=inp.host_pickup_seconds),
             )
+        elif workflow.patched(DROP_ORIGINAL_DISK_PATCH):
+            # The disk kept for a revert. A host that cannot do it now keeps the file until
+            # the server is deleted (its disk's delete takes it too): the confirm goes on.
+            try:
+                await steps.drop_original_disk_on_host(
+                    dest,
+                    ServerRef(ctx("drop_original_disk")),
+                    timedelta(seconds=inp.host_pickup_seconds),
+                )
+            except ActivityError as error:
+                workflow.logger.warning("kept the original disk on %s: %s", dest, error)
         await steps.confirm_move(MoveStepInput(ctx("confirm_move"), plan.migration_id))
 
     async def _revert(self, inp: MoveInput, plan: MovePlan, dest: str, request_id: str) -> None:
@@ -390,7 +422,13 @@ class ResizeServer(Gated, Parkable):
                 if plan.was_running:
                     await self._power(inp, source, "stop", ctx("stop_on_source"))
                 result = await self._define(
-                    inp, plan, source, plan.was_running, ctx("redefine_old"), old=True
+                    inp,
+                    plan,
+                    source,
+                    plan.was_running,
+                    ctx("redefine_old"),
+                    old=True,
+                    original_disk=RESTORE_ORIGINAL_DISK,
                 )
                 power_state = result.power_state
             else:
@@ -440,9 +478,11 @@ class ResizeServer(Gated, Parkable):
         start: bool,
         ctx: StepContext,
         old: bool = False,
+        original_disk: str = "",
     ) -> PowerResult:
         """Define the domain on `host` with the new flavor (or the old one), start it if
-        `start`: the disk that is there is kept and grown to the flavor's size."""
+        `start`: the disk that is there is kept and grown to the flavor's size (on the same
+        host, a copy of it kept first, or that copy put back: `original_disk`)."""
         spec = SpawnInput(
             ctx=ctx,
             name=plan.name,
@@ -454,6 +494,7 @@ class ResizeServer(Gated, Parkable):
             image_properties=plan.image_properties,
             start=start,
             image_content=plan.image_content,
+            original_disk=original_disk,
         )
         pickup = timedelta(seconds=inp.host_pickup_seconds)
         return await self._until_decided(

@@ -296,6 +296,17 @@ async def destroy_on_host(host: str, inp: ServerRef, pickup: timedelta | None = 
     )
 
 
+async def drop_original_disk_on_host(host: str, inp: ServerRef, pickup: timedelta) -> None:
+    await _on_host(
+        host,
+        catalog.DROP_ORIGINAL_DISK_ON_HOST,
+        inp,
+        f"delete the disk kept on {host} for a revert",
+        UNDO_RETRY,
+        pickup=pickup,
+    )
+
+
 # A disk copy's own limit: minutes for a real disk over the hosts' network.
 DISK_COPY_TIMEOUT = timedelta(minutes=30)
 

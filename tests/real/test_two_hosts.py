@@ -69,8 +69,13 @@ def stack(
 ) -> Iterator[Stack]:
     with running_stack(
         tmp_path_factory.mktemp("two-hosts"),
-        # The bridge joins only this machine's namespaces: no network beyond it sees the API.
-        env={"NOVAFLOW_ALLOW_NOAUTH_ON_NETWORK": "1"},
+        env={
+            # The bridge joins only this machine's namespaces: no network beyond it sees it.
+            "NOVAFLOW_ALLOW_NOAUTH_ON_NETWORK": "1",
+            # (The scheduler still prefers the emptier host: a resize moves unless the other
+            # host is disabled, as one test does.)
+            "NOVAFLOW_ALLOW_RESIZE_TO_SAME_HOST": "1",
+        },
         hosts=hosts,
         listen_ip=two_hosts.bridge_ip,
     ) as stack:
@@ -144,21 +149,28 @@ def console(stack: Stack, host: str, server_id: str) -> str:
 def booted(stack: Stack, host: str, server_id: str, marker: str, times: int) -> str:
     """Wait for the guest's `times`-th boot on `host` (its marker, once per boot, in the
     host's console log); returns the log."""
+
+    def log_with_enough_boots() -> str | None:
+        log = console(stack, host, server_id)
+        return log if log.count(marker) >= times else None
+
     return wait_until(
-        lambda: (log := console(stack, host, server_id)).count(marker) >= times and log,
-        f"boot {times} of {server_id} on {host} ({marker})",
-        timeout=BOOT,
+        log_with_enough_boots, f"boot {times} of {server_id} on {host} ({marker})", timeout=BOOT
     )
 
 
-def root_disk(stack: Stack, host: str, server_id: str) -> tuple[str, int]:
-    """The mark on the root disk and its size in sectors, as the guest's last boot printed."""
+def root_disk(stack: Stack, host: str, server_id: str, boot: int = 0) -> tuple[str, int]:
+    """The mark on the root disk and its size in sectors, as the guest's `boot`-th boot in
+    the host's console log printed them (0: its latest so far)."""
+
+    def printed() -> list[tuple[str, str]] | None:
+        lines = re.findall(r"NOVAFLOW-ROOT-DISK (\S+) (\d+)", console(stack, host, server_id))
+        return lines if lines and len(lines) >= boot else None
+
     found = wait_until(
-        lambda: re.findall(r"NOVAFLOW-ROOT-DISK (\S+) (\d+)", console(stack, host, server_id)),
-        f"the root disk line of {server_id} on {host}",
-        timeout=BOOT,
+        printed, f"the root disk line of boot {boot or 'any'} of {server_id} on {host}", BOOT
     )
-    mark, sectors = found[-1]
+    mark, sectors = found[boot - 1]
     return mark, int(sectors)
 
 
@@ -326,7 +338,7 @@ def test_a_migration_survives_both_workers_killed_around_its_disk_copy(
     # The disk of a running guest is not served (its copy would be torn), even with a token.
     keys = transfer_keys(codec.load_keys(None, stack.state_dir, create=False))
     served_at = disk_url(stack, here)
-    running = DiskSource(here, served_at, make_token(keys, server_id))
+    running = DiskSource(here, served_at, make_token(keys, server_id, here))
     with pytest.raises(HypervisorError, match=f"409.*{server_id} is running"):
         fetch_disk(running, server_id, str(stack.state_dir / "stolen.qcow2"))
 
@@ -358,4 +370,62 @@ def test_a_migration_survives_both_workers_killed_around_its_disk_copy(
     nova.delete_and_wait(server_id, timeout=BOOT)
     for host in hosts:
         assert on_host(host, server_id) == set()
+    assert leaks(stack, [server_id]) == {}
+
+
+def test_a_resize_on_the_same_host_reverts_to_the_disk_as_it_was(
+    nova: NovaClient,
+    stack: Stack,
+    hosts: tuple[RealHost, RealHost],
+    two_hosts: TwoHosts,
+    hypervisor: Hypervisor,
+    images: tuple[str, str],
+) -> None:
+    """allow_resize_to_same_host, the other host disabled: the resize grows the disk where it
+    is, a copy of it as it was kept beside it (Nova's `<instance>_resize`); the revert gives
+    the guest that disk back (its old size, the mark it wrote) and keeps no copy; a second
+    resize, confirmed, keeps none either."""
+    by_name = {host.name: host for host in hosts}
+    pool_dirs = {hosts[0].name: Path(two_hosts.dir_a), hosts[1].name: Path(two_hosts.dir_b)}
+    server_id = nova.create_ok(name="stays", image=images[0], flavor=TINY)
+    here = settled(nova, server_id, "ACTIVE")["OS-EXT-SRV-ATTR:host"]
+    [there] = set(by_name) - {here}
+    kept = pool_dirs[here] / f"{server_id}.qcow2.before-resize"
+    booted(stack, here, server_id, hypervisor.marker, 1)
+    mark, _ = root_disk(stack, here, server_id)
+
+    def services(action: str) -> None:
+        body = {"host": there, "binary": "nova-compute"}
+        response = nova.admin.put(f"/v2.1/os-services/{action}", json=body)
+        assert response.status_code == 200, response.text
+
+    services("disable")
+    try:
+        act(nova, server_id, {"resize": {"flavorRef": SMALL}})
+        assert settled(nova, server_id, "VERIFY_RESIZE")["OS-EXT-SRV-ATTR:host"] == here
+        booted(stack, here, server_id, hypervisor.marker, 2)
+        assert root_disk(stack, here, server_id, boot=2) == (mark, 20 * SECTORS_PER_GIB)
+        assert memory_mb(by_name[here], server_id) == 2048
+        assert kept.exists()
+
+        act(nova, server_id, {"revertResize": None})
+        settled(nova, server_id, "ACTIVE")
+        booted(stack, here, server_id, hypervisor.marker, 3)
+        assert root_disk(stack, here, server_id, boot=3) == (mark, 1 * SECTORS_PER_GIB)
+        assert memory_mb(by_name[here], server_id) == 512
+        assert not kept.exists()
+
+        act(nova, server_id, {"resize": {"flavorRef": SMALL}})
+        settled(nova, server_id, "VERIFY_RESIZE")
+        assert kept.exists()
+        act(nova, server_id, {"confirmResize": None})
+        settled(nova, server_id, "ACTIVE")
+        assert not kept.exists()
+    finally:
+        services("enable")
+
+    nova.delete_and_wait(server_id, timeout=BOOT)
+    for host in hosts:
+        assert on_host(host, server_id) == set()
+    assert not list(pool_dirs[here].glob(f"{server_id}*"))
     assert leaks(stack, [server_id]) == {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -59,13 +60,13 @@ def disks(tmp_path: Path) -> Disks:
 
 @pytest.fixture
 def server(disks: Disks) -> Iterator[DiskServer]:
-    served = DiskServer(("127.0.0.1", 0), disks.locate, KEYS).start()
+    served = DiskServer(("127.0.0.1", 0), "host-a", disks.locate, KEYS).start()
     yield served
     served.stop()
 
 
 def source(server: DiskServer, server_id: str, keys: list[bytes] = KEYS) -> DiskSource:
-    return DiskSource("host-a", server.url, make_token(keys, server_id))
+    return DiskSource("host-a", server.url, make_token(keys, server_id, "host-a"))
 
 
 def test_a_disk_arrives_byte_for_byte(disks: Disks, server: DiskServer, tmp_path: Path) -> None:
@@ -94,10 +95,22 @@ def test_an_empty_disk_is_copied_too(disks: Disks, server: DiskServer, tmp_path:
 @pytest.mark.parametrize(
     "token",
     [
-        pytest.param(lambda sid: make_token(OTHER_KEYS, sid), id="another-deployment's-key"),
-        pytest.param(lambda sid: make_token(KEYS, str(uuid.uuid4())), id="another-server's"),
-        pytest.param(lambda sid: make_token(KEYS, sid, now=time.time() - 3600), id="expired"),
+        pytest.param(
+            lambda sid: make_token(OTHER_KEYS, sid, "host-a"), id="another-deployment's-key"
+        ),
+        pytest.param(
+            lambda sid: make_token(KEYS, str(uuid.uuid4()), "host-a"), id="another-server's"
+        ),
+        # A destination that reached the wrong host (its own, say) is refused, not served
+        # another disk of the same server.
+        pytest.param(lambda sid: make_token(KEYS, sid, "host-b"), id="another-host's"),
+        pytest.param(
+            lambda sid: make_token(KEYS, sid, "host-a", now=time.time() - 3600), id="expired"
+        ),
         pytest.param(lambda sid: "", id="none"),
+        pytest.param(lambda sid: "1.\u00e9", id="not-ascii"),
+        pytest.param(lambda sid: "\u00b2." + "0" * 64, id="not-a-number"),
+        pytest.param(lambda sid: "9" * 5000 + "." + "0" * 64, id="huge"),
     ],
 )
 def test_a_copy_without_a_valid_token_is_refused_and_writes_nothing(
@@ -114,9 +127,24 @@ def test_a_copy_without_a_valid_token_is_refused_and_writes_nothing(
 def test_tokens_made_under_a_retired_key_still_open_a_copy_after_a_rotation() -> None:
     old, new = [b"1" * 32], [b"2" * 32]
     server_id = str(uuid.uuid4())
-    token = make_token(transfer_keys(old), server_id)
-    assert token_valid(transfer_keys(new + old), server_id, token)
-    assert not token_valid(transfer_keys(new), server_id, token)
+    token = make_token(transfer_keys(old), server_id, "host-a")
+    assert token_valid(transfer_keys(new + old), server_id, "host-a", token)
+    assert not token_valid(transfer_keys(new), server_id, "host-a", token)
+
+
+def test_a_token_opens_one_copy(disks: Disks, server: DiskServer, tmp_path: Path) -> None:
+    server_id = disks.add(b"disk")
+    once = source(server, server_id)
+    fetch_disk(once, server_id, str(tmp_path / "first"))
+    with pytest.raises(HypervisorError, match="refused the copy \\(403\\)"):
+        fetch_disk(once, server_id, str(tmp_path / "second"))
+
+
+def test_a_request_too_long_before_its_token_is_dropped_unread(server: DiskServer) -> None:
+    host, port = server.server_address[:2]
+    with socket.create_connection((str(host), int(port)), timeout=10) as peer:
+        peer.sendall(b"GET /disks/x HTTP/1.1\r\nX-Padding: " + b"a" * 20_000 + b"\r\n\r\n")
+        assert peer.recv(100) == b""  # closed, no answer
 
 
 def test_a_running_guests_disk_is_not_served(
@@ -145,12 +173,13 @@ def test_only_disks_by_server_id_are_served(server: DiskServer, path: str) -> No
 
 
 def test_a_source_that_is_not_there_is_a_retryable_failure(tmp_path: Path) -> None:
-    with DiskServer(("127.0.0.1", 0), lambda _: "", KEYS) as closed:  # bound, then closed
+    with DiskServer(("127.0.0.1", 0), "host-a", lambda _: "", KEYS) as closed:  # then closed
         url = closed.url
     with pytest.raises(HypervisorError, match="connect to the disk server of host-a"):
         fetch_disk(DiskSource("host-a", url, ""), "x", str(tmp_path / "copy"))
     with pytest.raises(HypervisorError, match="host-a serves no disks"):
         fetch_disk(DiskSource("host-a", None, ""), "x", str(tmp_path / "copy"))
+    assert not (tmp_path / "copy").exists()
 
 
 def test_a_cancelled_copy_stops_at_its_next_checkpoint(
@@ -183,7 +212,8 @@ def test_a_source_killed_mid_copy_fails_the_copy(disks: Disks, tmp_path: Path) -
             "import sys, time, pathlib\n"
             "from hypervisor.disk_transfer import DiskServer, transfer_keys\n"
             "d = pathlib.Path(sys.argv[1])\n"
-            "s = DiskServer(('127.0.0.1', 0), lambda i: str(d / i), transfer_keys([b'k' * 32]))\n"
+            "s = DiskServer(('127.0.0.1', 0), 'host-a', lambda i: str(d / i),\n"
+            "               transfer_keys([b'k' * 32]))\n"
             "pathlib.Path(sys.argv[2]).write_text(s.start().url)\n"
             "time.sleep(600)\n",
             str(disks.directory),
@@ -204,7 +234,8 @@ def test_a_source_killed_mid_copy_fails_the_copy(disks: Disks, tmp_path: Path) -
                 serving.send_signal(signal.SIGKILL)
                 serving.wait(10)
 
-        from_process = DiskSource("host-a", url_file.read_text(), make_token(KEYS, server_id))
+        token = make_token(KEYS, server_id, "host-a")
+        from_process = DiskSource("host-a", url_file.read_text(), token)
         with pytest.raises(HypervisorError, match="ended early|copy the disk from host-a"):
             fetch_disk(
                 from_process, server_id, str(tmp_path / "copy"), kill_the_source_after_the_first_mib

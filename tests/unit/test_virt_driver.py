@@ -14,6 +14,7 @@ import pytest
 
 from hypervisor.faults import FaultInjector, clear_faults, set_fault
 from hypervisor.libvirt_host import (
+    GIB,
     DomainDefinitionError,
     DomainNotFoundError,
     HostFailure,
@@ -366,3 +367,39 @@ def test_a_power_action_on_a_missing_domain_or_an_unknown_action_fails(host: Lib
         host.power_action(str(uuid.uuid4()), "stop")
     with pytest.raises(ValueError, match="action"):
         host.power_action(new_server(host), "hibernate")
+
+
+def test_a_same_host_resize_keeps_the_disk_as_it_was_for_a_revert(host: LibvirtHost) -> None:
+    """keep, grow (the resize), restore (the revert): the old size again; keep, grow, drop
+    (the confirm): the grown disk stays; each step twice, as a retry would run it."""
+
+    def size_gb(server_id: str) -> int:
+        pool = host._connection().storagePoolLookupByName("default")
+        return int(pool.storageVolLookupByName(f"{server_id}.qcow2").info()[1] // GIB)
+
+    reverted, confirmed = str(uuid.uuid4()), str(uuid.uuid4())
+    for server_id in (reverted, confirmed):
+        host.prepare_disk(server_id, 1, "img-1")
+        for _ in range(2):
+            host.keep_original_disk(server_id)
+            host.prepare_disk(server_id, 20, "img-1")
+        assert size_gb(server_id) == 20
+    for _ in range(2):
+        host.restore_original_disk(reverted)
+        host.drop_original_disk(confirmed)
+    assert host.prepare_disk(reverted, 1, "img-1")
+    assert (size_gb(reverted), size_gb(confirmed)) == (1, 20)
+    host.restore_original_disk(confirmed)  # nothing kept any more: nothing changes
+    assert size_gb(confirmed) == 20
+
+
+def test_a_deleted_disk_takes_the_copy_kept_for_a_revert_with_it(
+    host: LibvirtHost, state_dir: Path
+) -> None:
+    server_id = str(uuid.uuid4())
+    host.prepare_disk(server_id, 1, "img-1")
+    host.keep_original_disk(server_id)
+    host.delete_disk(server_id)
+    assert not list(state_dir.rglob(f"{server_id}*"))
+    with pytest.raises(HostFailure, match="no disk"):
+        host.keep_original_disk(server_id)

@@ -152,6 +152,46 @@ def test_resize_to_the_same_host_redefines_it_there(temporal_address: str) -> No
     spawns = standins.called("spawn_on_host")
     assert [s.host for s in spawns] == ["host-a", "host-a"]
     assert [s.arg.resources.memory_mb for s in spawns] == [2048, 512]  # new, then old again
+    # The disk as it was is kept before it is grown, and put back by the revert.
+    assert [s.arg.original_disk for s in spawns] == ["keep", "restore"]
+    assert "drop_original_disk_on_host" not in standins.names()
+
+
+def test_a_same_host_confirm_deletes_the_disk_kept_for_a_revert(temporal_address: str) -> None:
+    standins = StandInActivities()
+    standins.on("claim_destination", lambda arg, _: ScheduleResult("host-a", arg.claim_id))
+
+    async def confirm(client: Client, handle: WorkflowHandle[Any, MoveResult]) -> MoveResult:
+        await verify_resize(handle)
+        await handle.execute_update("confirm", ResizeDecision())
+        return await handle.result()
+
+    result = moving(temporal_address, standins, confirm, allow_same_host=True)
+    assert result.status == "CONFIRMED" and result.host == "host-a"
+    tail = [(c.name, c.host) for c in standins.calls[len(FORWARD) - 1 :]]
+    assert tail == [
+        ("begin_operation", None),
+        ("drop_original_disk_on_host", "host-a"),
+        ("confirm_move", None),
+    ]
+    assert "destroy_on_host" not in standins.names()  # the guest stays: it is the same host
+
+
+def test_a_same_host_confirm_goes_on_when_its_host_cannot_drop_the_kept_disk(
+    temporal_address: str,
+) -> None:
+    standins = StandInActivities()
+    standins.on("claim_destination", lambda arg, _: ScheduleResult("host-a", arg.claim_id))
+    standins.on("drop_original_disk_on_host", host_failure())
+
+    async def confirm(client: Client, handle: WorkflowHandle[Any, MoveResult]) -> MoveResult:
+        await verify_resize(handle)
+        await handle.execute_update("confirm", ResizeDecision())
+        return await handle.result()
+
+    result = moving(temporal_address, standins, confirm, allow_same_host=True)
+    assert result.status == "CONFIRMED"
+    assert standins.names()[-1] == "confirm_move"
 
 
 def test_the_confirm_window_confirms_by_itself(temporal_address: str) -> None:
