@@ -46,6 +46,7 @@ WAIT_SECONDS = 2  # how often a waiting transfer looks at its checkpoint
 HEAD_BYTES = 8192  # what the server reads of a request before it checks its token...
 HEAD_SECONDS = 10  # ...and how long it waits for that
 MAX_TRANSFERS = 8  # transfers served at once (more connections are closed at once)
+WRITEBACK_BYTES = 32 * 1024**2  # see _receive
 CHUNK = 1024**2  # the unit moved between checkpoints (the pipe's largest size without privileges)
 _SERVER_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 _TOKEN = re.compile(r"(\d{1,12})\.([0-9a-f]{64})")
@@ -290,7 +291,7 @@ def fetch_disk(
                 sock.setsockopt(
                     socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", WAIT_SECONDS, 0)
                 )
-                _receive(sock, fd, size - len(early), on_wait)
+                _receive(sock, fd, len(early), size, on_wait)
                 os.fsync(fd)
                 if os.fstat(fd).st_size != size:
                     raise HypervisorError(f"the copy from {source.host} is not {size} bytes")
@@ -336,9 +337,16 @@ def _response_head(sock: socket.socket, host: str) -> tuple[int, bytes]:
 _LENGTH = re.compile(r"\d{1,19}")
 
 
-def _receive(sock: socket.socket, fd: int, left: int, on_wait: Callable[[], None] | None) -> None:
-    """Move `left` bytes from the socket into the file: through a pipe with splice (the bytes
-    stay in the kernel), or with reads and writes where splice does not work."""
+def _receive(
+    sock: socket.socket, fd: int, done: int, size: int, on_wait: Callable[[], None] | None
+) -> None:
+    """Move bytes from the socket into the file from offset `done` to `size`: through a pipe
+    with splice (the bytes stay in the kernel), or with reads and writes where splice does not
+    work. Each WRITEBACK_BYTES that arrived are handed to the disk at once (and dropped from
+    this host's page cache: the guest reads its disk, this worker does not), so the fsync at
+    the end waits for the last of them only: a durable copy takes about as long as the
+    transfer, not the transfer and then the write-back."""
+    left, handed = size - done, 0
     read_end, write_end = os.pipe()
     try:
         with contextlib.suppress(OSError):  # a smaller pipe only means more calls
@@ -367,7 +375,10 @@ def _receive(sock: socket.socket, fd: int, left: int, on_wait: Callable[[], None
             if got == 0:
                 raise HypervisorError(f"the copy ended early: {left} bytes missing")
             if got > 0:
-                left, idle = left - got, 0.0
+                left, done, idle = left - got, done + got, 0.0
+                if done - handed >= WRITEBACK_BYTES:
+                    os.posix_fadvise(fd, handed, done - handed, os.POSIX_FADV_DONTNEED)
+                    handed = done
             if on_wait is not None:
                 on_wait()
     finally:

@@ -70,7 +70,7 @@ def source(server: DiskServer, server_id: str, keys: list[bytes] = KEYS) -> Disk
 
 
 def test_a_disk_arrives_byte_for_byte(disks: Disks, server: DiskServer, tmp_path: Path) -> None:
-    data = os.urandom(5 * 1024**2 + 123)  # not a whole number of chunks
+    data = os.urandom(40 * 1024**2 + 123)  # more than a write-back window; no whole chunks
     server_id = disks.add(data)
     target = tmp_path / "copy.qcow2"
     target.write_bytes(b"an earlier, longer attempt" * 400_000)  # replaced, not appended to
