@@ -131,6 +131,17 @@ def _libvirt_errors(what: str) -> Iterator[None]:
         raise _translate(exc, what) from exc
 
 
+def _libvirt_retries(attempts: int, first_wait: float, longest_wait: float) -> Retrying:
+    """A call retried on libvirt errors, waiting a little longer each time; the last error
+    is raised as it is."""
+    return Retrying(
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential(multiplier=first_wait, max=longest_wait),
+        retry=retry_if_exception_type(libvirt.libvirtError),
+        reraise=True,
+    )
+
+
 def _ignore_libvirt_error(_ctx: object, _err: object) -> None:
     """libvirt prints every error to stderr by default; we raise them instead."""
 
@@ -229,12 +240,7 @@ class LibvirtHost:
 
     def _open(self) -> libvirt.virConnect:
         try:
-            for attempt in Retrying(
-                stop=stop_after_attempt(CONNECT_ATTEMPTS),
-                wait=wait_exponential(multiplier=0.05, max=0.5),
-                retry=retry_if_exception_type(libvirt.libvirtError),
-                reraise=True,
-            ):
+            for attempt in _libvirt_retries(CONNECT_ATTEMPTS, first_wait=0.05, longest_wait=0.5):
                 with attempt:
                     conn = libvirt.open(self.uri)
                     if conn is None:  # very old bindings returned None instead of raising
@@ -470,12 +476,7 @@ class LibvirtHost:
         in the pool (another disk, an image): a few short waits, not the caller's whole retry
         (a disk copy's would copy it again)."""
         with _libvirt_errors(f"refresh pool {self.pool_name}"):
-            for attempt in Retrying(
-                stop=stop_after_attempt(REFRESH_ATTEMPTS),
-                wait=wait_exponential(multiplier=0.1, max=2),
-                retry=retry_if_exception_type(libvirt.libvirtError),
-                reraise=True,
-            ):
+            for attempt in _libvirt_retries(REFRESH_ATTEMPTS, first_wait=0.1, longest_wait=2):
                 with attempt:
                     pool.refresh(0)
 

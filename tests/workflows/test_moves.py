@@ -135,16 +135,23 @@ def test_a_failure_on_the_destination_undoes_every_step_in_reverse(
     ]
 
 
-def test_resize_to_the_same_host_redefines_it_there(temporal_address: str) -> None:
-    standins = StandInActivities()
+def same_host_move(
+    address: str, decision: str, standins: StandInActivities | None = None
+) -> tuple[MoveResult, StandInActivities]:
+    """A resize the scheduler keeps on its host, to VERIFY_RESIZE, then `decision`."""
+    standins = standins or StandInActivities()
     standins.on("claim_destination", lambda arg, _: ScheduleResult("host-a", arg.claim_id))
 
-    async def revert(client: Client, handle: WorkflowHandle[Any, MoveResult]) -> MoveResult:
+    async def decide(client: Client, handle: WorkflowHandle[Any, MoveResult]) -> MoveResult:
         await verify_resize(handle)
-        await handle.execute_update("revert", ResizeDecision())
+        await handle.execute_update(decision, ResizeDecision())
         return await handle.result()
 
-    result = moving(temporal_address, standins, revert, allow_same_host=True)
+    return moving(address, standins, decide, allow_same_host=True), standins
+
+
+def test_resize_to_the_same_host_redefines_it_there(temporal_address: str) -> None:
+    result, standins = same_host_move(temporal_address, "revert")
     assert result.status == "REVERTED"
     assert standins.called("claim_destination")[0].arg.exclude_hosts == []
     assert "receive_disk_on_host" not in standins.names()  # the disk stays where it is
@@ -158,15 +165,7 @@ def test_resize_to_the_same_host_redefines_it_there(temporal_address: str) -> No
 
 
 def test_a_same_host_confirm_deletes_the_disk_kept_for_a_revert(temporal_address: str) -> None:
-    standins = StandInActivities()
-    standins.on("claim_destination", lambda arg, _: ScheduleResult("host-a", arg.claim_id))
-
-    async def confirm(client: Client, handle: WorkflowHandle[Any, MoveResult]) -> MoveResult:
-        await verify_resize(handle)
-        await handle.execute_update("confirm", ResizeDecision())
-        return await handle.result()
-
-    result = moving(temporal_address, standins, confirm, allow_same_host=True)
+    result, standins = same_host_move(temporal_address, "confirm")
     assert result.status == "CONFIRMED" and result.host == "host-a"
     tail = [(c.name, c.host) for c in standins.calls[len(FORWARD) - 1 :]]
     assert tail == [
@@ -180,16 +179,9 @@ def test_a_same_host_confirm_deletes_the_disk_kept_for_a_revert(temporal_address
 def test_a_same_host_confirm_goes_on_when_its_host_cannot_drop_the_kept_disk(
     temporal_address: str,
 ) -> None:
-    standins = StandInActivities()
-    standins.on("claim_destination", lambda arg, _: ScheduleResult("host-a", arg.claim_id))
-    standins.on("drop_original_disk_on_host", host_failure())
-
-    async def confirm(client: Client, handle: WorkflowHandle[Any, MoveResult]) -> MoveResult:
-        await verify_resize(handle)
-        await handle.execute_update("confirm", ResizeDecision())
-        return await handle.result()
-
-    result = moving(temporal_address, standins, confirm, allow_same_host=True)
+    failing = StandInActivities()
+    failing.on("drop_original_disk_on_host", host_failure())
+    result, standins = same_host_move(temporal_address, "confirm", failing)
     assert result.status == "CONFIRMED"
     assert standins.names()[-1] == "confirm_move"
 
