@@ -368,7 +368,7 @@ class ComputeActivities:
         token = (
             make_token(self.disk_keys, inp.ctx.server_id, inp.source_host) if self.disk_keys else ""
         )
-        return DiskSource(inp.source_host, url, token, libvirt_uri=inp.source_uri)
+        return DiskSource(inp.source_host, url, token)
 
     @implements(catalog.DROP_ORIGINAL_DISK_ON_HOST)
     def drop_original_disk_on_host(self, inp: ServerRef) -> None:

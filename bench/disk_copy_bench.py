@@ -89,11 +89,11 @@ def timed(work: Callable[[], None], durable: bool) -> float:
 
 def serve(uri: str, pool: str, url_file: Path) -> None:
     """On host A: its compute worker's disk server, until killed."""
-    host = LibvirtHost(uri, pool=pool).__enter__()
     keys = transfer_keys([bytes.fromhex(os.environ[KEY_VARIABLE])])
-    server = DiskServer(default_listen(uri), "a", host.disk_to_send, keys).start()
-    url_file.write_text(server.url)
-    threading.Event().wait()
+    with LibvirtHost(uri, pool=pool) as host:
+        server = DiskServer(default_listen(uri), "a", host.disk_to_send, keys).start()
+        url_file.write_text(server.url)
+        threading.Event().wait()
 
 
 def measure(args: argparse.Namespace) -> None:

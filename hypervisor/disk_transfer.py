@@ -50,6 +50,7 @@ WRITEBACK_BYTES = 32 * 1024**2  # see _receive
 CHUNK = 1024**2  # the unit moved between checkpoints (the pipe's largest size without privileges)
 _SERVER_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 _TOKEN = re.compile(r"(\d{1,12})\.([0-9a-f]{64})")
+_LENGTH = re.compile(r"\d{1,19}")  # a Content-Length (int() of more digits is refused)
 _KEY_LABEL = b"novaflow disk transfer v1"
 log = logging.getLogger("novaflow.disk_transfer")
 
@@ -241,13 +242,11 @@ class DiskServer(ThreadingHTTPServer):
 @dataclass(frozen=True)
 class DiskSource:
     """Where a move's disk comes from: the source host's compute worker (`url`, with a `token`
-    made for this disk and host) and, for the test driver (which copies nothing), its libvirt
-    URI."""
+    made for this disk and host)."""
 
     host: str
     url: str | None
     token: str = field(repr=False)
-    libvirt_uri: str = ""
 
 
 def fetch_disk(
@@ -332,9 +331,6 @@ def _response_head(sock: socket.socket, host: str) -> tuple[int, bytes]:
         error = DiskMissing if status[1] == "404" else HypervisorError
         raise error(f"the disk server of {host} refused the copy ({status[1]}): {reason}")
     return int(length), early
-
-
-_LENGTH = re.compile(r"\d{1,19}")
 
 
 def _receive(

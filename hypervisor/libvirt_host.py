@@ -442,10 +442,11 @@ class LibvirtHost:
     def keep_original_disk(self, server_id: str) -> None:
         """Before a same-host resize changes the disk: a copy of it as it is. A copy made
         already is kept (the disk may have been grown since, by an earlier attempt)."""
-        disk = Path(self._disk_path(server_id))
-        original = disk.with_name(disk.name + ORIGINAL_SUFFIX)
+        disk, original = self._disk_files(server_id)
         if original.exists():
             return
+        if not disk.exists():
+            raise HostFailure(f"no disk for server {server_id} on {self.uri}")
         partial = original.with_name(original.name + ".part")
         shutil.copyfile(disk, partial)
         with open(partial, "rb+") as copied:
@@ -455,21 +456,18 @@ class LibvirtHost:
     def restore_original_disk(self, server_id: str) -> None:
         """A same-host revert (or a rollback): the disk kept before the resize takes the grown
         one's place. Nothing to do when none was kept (or it was restored already)."""
-        disk = Path(self._disk_path(server_id))
-        original = disk.with_name(disk.name + ORIGINAL_SUFFIX)
+        disk, original = self._disk_files(server_id)
         if original.exists():
             os.replace(original, disk)
             self._refresh(self._pool(self._connection()))
 
     def drop_original_disk(self, server_id: str) -> None:
         """A confirmed same-host resize (or a deleted server) needs the old disk no more."""
-        pool = self._pool_or_none(self._connection())
-        if pool is None:
+        if self._pool_or_none(self._connection()) is None:
             return
-        directory = self._pool_directory(pool)
-        name = volume_name(server_id) + ORIGINAL_SUFFIX
-        for leftover in (name, name + ".part"):
-            (directory / leftover).unlink(missing_ok=True)
+        _, original = self._disk_files(server_id)
+        for leftover in (original, original.with_name(original.name + ".part")):
+            leftover.unlink(missing_ok=True)
 
     def _refresh(self, pool: libvirt.virStoragePool) -> None:
         """Have libvirt read the pool's files again. It refuses while a volume is being built
@@ -480,20 +478,14 @@ class LibvirtHost:
                 with attempt:
                     pool.refresh(0)
 
-    def _disk_path(self, server_id: str) -> str:
-        conn = self._connection()
-        with _libvirt_errors(f"look up the disk of {server_id}"):
-            try:
-                return str(self._pool(conn).storageVolLookupByName(volume_name(server_id)).path())
-            except libvirt.libvirtError as exc:
-                if _code(exc) != libvirt.VIR_ERR_NO_STORAGE_VOL:
-                    raise
-        raise HostFailure(f"no disk for server {server_id} on {self.uri}")
-
-    @staticmethod
-    def _pool_directory(pool: libvirt.virStoragePool) -> Path:
+    def _disk_files(self, server_id: str) -> tuple[Path, Path]:
+        """The server's disk and the copy a same-host resize keeps beside it, in the pool's
+        directory (where libvirt's own view of the volume need not be: it may be gone)."""
+        pool = self._pool(self._connection())
         with _libvirt_errors("storage pool"):
-            return Path(ET.fromstring(pool.XMLDesc(0)).findtext("target/path") or "/nonexistent")
+            directory = Path(ET.fromstring(pool.XMLDesc(0)).findtext("target/path") or "")
+        disk = directory / volume_name(server_id)
+        return disk, disk.with_name(disk.name + ORIGINAL_SUFFIX)
 
     # -- the image cache (Nova's _base) --------------------------------------------------------
 

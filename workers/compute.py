@@ -143,14 +143,13 @@ async def main() -> None:
     console_dir = None if simulated else state_dir / "console"
     if console_dir is not None:
         console_dir.mkdir(exist_ok=True)
-    disk_keys = transfer_keys(codec.load_keys(settings.payload_keys, settings.state_dir))
-    disk_server = (
-        None
-        if simulated
-        else DiskServer(
-            args.disk_listen or default_listen(args.uri), args.host, driver.disk_to_send, disk_keys
-        ).start()
-    )
+    # A real host copies disks to and from other hosts' workers; the test driver copies none.
+    disk_keys: list[bytes] = []
+    disk_server = None
+    if not simulated:
+        disk_keys = transfer_keys(codec.load_keys(settings.payload_keys, settings.state_dir))
+        listen = args.disk_listen or default_listen(args.uri)
+        disk_server = DiskServer(listen, args.host, driver.disk_to_send, disk_keys).start()
     with db.write() as session:
         hosts.register_host(
             session,

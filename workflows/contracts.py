@@ -473,7 +473,9 @@ class MovePlan:
 
     migration_id: int
     source: str
-    source_uri: str  # the source host's libvirt, which the destination reads the disk from
+    # The source host's libvirt (its disk now comes from its worker: Host.disk_transfer_url;
+    # the field stays, recorded histories carry it).
+    source_uri: str
     dest_claim_id: str
     was_running: bool
     name: str
@@ -527,11 +529,11 @@ class MoveStepInput:
 
 @dataclass
 class DiskTransferInput:
-    """The destination fetches the server's disk from the source host's libvirt."""
+    """The destination pulls the server's disk from the source host's compute worker."""
 
     ctx: StepContext
     source_host: str
-    source_uri: str
+    source_uri: str  # (not read any more; recorded histories carry it)
     size_gb: int
     image_id: str
     # The image the disk is an overlay of: the destination fetches it into its cache first.

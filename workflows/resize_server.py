@@ -264,7 +264,6 @@ class ResizeServer(Gated, Parkable):
                         False,
                         ctx("redefine_old"),
                         old=True,
-                        original_disk=RESTORE_ORIGINAL_DISK,
                     ),
                 )
             else:
@@ -298,14 +297,7 @@ class ResizeServer(Gated, Parkable):
                 )
             )
             self._almost_awaiting = True
-            result = await self._define(
-                inp,
-                plan,
-                dest,
-                plan.was_running,
-                ctx("spawn_on_dest"),
-                original_disk=KEEP_ORIGINAL_DISK if dest == source else "",
-            )
+            result = await self._define(inp, plan, dest, plan.was_running, ctx("spawn_on_dest"))
             self._stop_if_deleting()
             self._awaiting = True  # from the moment finish_move commits VERIFY_RESIZE
             await steps.finish_move(
@@ -428,7 +420,6 @@ class ResizeServer(Gated, Parkable):
                     plan.was_running,
                     ctx("redefine_old"),
                     old=True,
-                    original_disk=RESTORE_ORIGINAL_DISK,
                 )
                 power_state = result.power_state
             else:
@@ -478,11 +469,13 @@ class ResizeServer(Gated, Parkable):
         start: bool,
         ctx: StepContext,
         old: bool = False,
-        original_disk: str = "",
     ) -> PowerResult:
         """Define the domain on `host` with the new flavor (or the old one), start it if
-        `start`: the disk that is there is kept and grown to the flavor's size (on the same
-        host, a copy of it kept first, or that copy put back: `original_disk`)."""
+        `start`: the disk that is there is kept and grown to the flavor's size. On the source
+        (a resize to the same host, or its revert) a copy of the disk is kept first, or that
+        copy is put back with the old flavor."""
+        on_source = host == plan.source
+        original_disk = (RESTORE_ORIGINAL_DISK if old else KEEP_ORIGINAL_DISK) if on_source else ""
         spec = SpawnInput(
             ctx=ctx,
             name=plan.name,
